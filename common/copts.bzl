@@ -1,0 +1,8 @@
+"""Compiler options for Berth's own code (never for generated or system code)."""
+
+BERTH_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+]

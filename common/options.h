@@ -1,0 +1,39 @@
+// Conventions shared by every Berth binary: CLI11 flags, an optional config
+// file (--config, INI/TOML "key = value" lines using the long flag names),
+// --log-level, and host:port / data directory checks that fail with one
+// clear line.
+#ifndef BERTH_COMMON_OPTIONS_H_
+#define BERTH_COMMON_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace berth {
+
+struct CommonOptions {
+  std::string log_level = "info";
+};
+
+// Adds --log-level and --config to `app`.
+void AddCommonOptions(CLI::App* app, CommonOptions* options);
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  std::string ToString() const;
+};
+
+// Parses "host:port" (port 0..65535; "[::1]:80" for IPv6).
+absl::StatusOr<HostPort> ParseHostPort(const std::string& text);
+
+// Creates `dir` (and parents) if needed and checks that it is a writable
+// directory.
+absl::Status EnsureDataDir(const std::string& dir);
+
+}  // namespace berth
+
+#endif  // BERTH_COMMON_OPTIONS_H_

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Berth builds, runs and tests with.
+# Idempotent: quick and silent when everything is present; loud and non-zero
+# when apt fails. Run as root (or with sudo available).
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap pkg-config g++
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librocksdb-dev libboost-dev libabsl-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libarchive-dev zlib1g-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
+  etcd-server etcd-client curl python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get update -q >&2; then
+  echo "setup: apt-get update failed" >&2; exit 1
+fi
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
+  echo "setup: apt-get install failed for: ${missing[*]}" >&2; exit 1
+fi
+# Installing etcd-server may start a system etcd on 2379; tests start their
+# own members on free ports, so stop the packaged one to keep ports free.
+if command -v systemctl >/dev/null 2>&1; then
+  $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+echo "setup: done" >&2
