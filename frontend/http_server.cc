@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -280,9 +281,12 @@ class BeastServer final : public HttpServer {
     for (;;) {
       http::request_parser<http::buffer_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-      parser.body_limit(boost::none);  // handlers enforce their own limits
+      // Handlers enforce their own limits (json 1 MiB, layers unlimited).
+      parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       beast::error_code ec;
       http::read_header(socket, buffer, parser, ec);
+      // Body bytes that arrived with the header wait in `buffer`.
+      if (ec == http::error::need_buffer) ec = {};
       if (ec == http::error::header_limit) {
         WriteSimpleError(socket,
                          http::status::request_header_fields_too_large,
@@ -295,6 +299,7 @@ class BeastServer final : public HttpServer {
         break;
       }
       if (ec) {
+        spdlog::debug("bad request header: {}", ec.message());
         WriteSimpleError(socket, http::status::bad_request, "Bad request");
         break;
       }

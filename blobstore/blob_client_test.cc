@@ -1,0 +1,374 @@
+// BlobClient against a real BlobServer on 127.0.0.1 (port 0) in-process.
+#include "blobstore/blob_client.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "blobstore/blobd.h"
+#include "blobstore/chunk_store.h"
+#include "blobstore/errors.h"
+#include "common/sha256.h"
+#include "gtest/gtest.h"
+
+namespace berth::blob {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kChunk = 64 << 10;
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+std::string TestDir() {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(
+      base ? base : "/tmp", "/",
+      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::remove_all(dir);
+  return dir;
+}
+
+bool TreeHasFiles(const std::string& dir) {
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_directory()) return true;
+  }
+  return false;
+}
+
+class BlobClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_dir_ = TestDir() + "/blobd";
+    BlobdOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data = data_dir_;
+    options.shard_id = "shard-t";
+    auto server = BlobServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    BlobClientOptions opts;
+    opts.chunk_size = kChunk;
+    opts.rpc_timeout = absl::Seconds(30);
+    client_ = std::make_unique<BlobClient>(
+        std::vector<Shard>{{"shard-t", channel_}}, opts);
+  }
+
+  // Writes `data` through a LayerWriter in writes of `step` bytes.
+  absl::StatusOr<LayerManifest> Push(const std::string& data,
+                                     size_t step = 10007) {
+    auto writer = client_->NewLayerWriter("req-1");
+    for (size_t pos = 0; pos < data.size(); pos += step) {
+      absl::Status s = writer->Write(absl::string_view(data).substr(pos, step));
+      if (!s.ok()) return s;
+    }
+    return writer->Finish();
+  }
+
+  // Reads a range; `got` holds whatever reached the sink, even on error.
+  absl::Status Pull(const LayerManifest& m, uint64_t offset, uint64_t length,
+                    std::string* got) {
+    got->clear();
+    return client_->ReadLayer(m, offset, length, [&](absl::string_view p) {
+      got->append(p.data(), p.size());
+      return absl::OkStatus();
+    });
+  }
+
+  std::string data_dir_;
+  std::unique_ptr<BlobServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<BlobClient> client_;
+};
+
+TEST_F(BlobClientTest, MultiChunkLayerRoundTrips) {
+  const std::string data = RandomBytes(300 * 1024 + 123, 1);
+  auto m = Push(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->total_size(), data.size());
+  ASSERT_EQ(m->chunks_size(), 5);
+  for (int i = 0; i < m->chunks_size(); ++i) {
+    const ChunkRef& ref = m->chunks(i);
+    std::string slice = data.substr(i * kChunk, kChunk);
+    EXPECT_EQ(ref.size(), slice.size());
+    EXPECT_EQ(ref.digest(), Sha256Hex(slice));
+    ASSERT_EQ(ref.shards_size(), 1);
+    EXPECT_EQ(ref.shards(0), "shard-t");
+    EXPECT_TRUE(fs::is_regular_file(ChunkPath(data_dir_, ref.digest())));
+  }
+  EXPECT_EQ(m->chunks(4).size(), data.size() - 4 * kChunk);
+  std::string got;
+  ASSERT_TRUE(Pull(*m, 0, 0, &got).ok());
+  EXPECT_TRUE(got == data);
+}
+
+TEST_F(BlobClientTest, RangeReadsAcrossChunkBoundaries) {
+  const std::string data = RandomBytes(300 * 1024, 2);
+  auto m = Push(data, 65536 + 1);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const uint64_t n = data.size();
+  struct Case {
+    uint64_t offset, length;
+  };
+  for (Case c :
+       {Case{kChunk - 10, 20}, Case{1, 3 * kChunk}, Case{kChunk, kChunk},
+        Case{2 * kChunk + 5, 0}, Case{n - 1, 0}, Case{n, 0}}) {
+    std::string got;
+    absl::Status s = Pull(*m, c.offset, c.length, &got);
+    ASSERT_TRUE(s.ok()) << c.offset << "+" << c.length << ": " << s;
+    uint64_t len = c.length == 0 ? n - c.offset : c.length;
+    EXPECT_TRUE(got == data.substr(c.offset, len))
+        << c.offset << "+" << c.length;
+  }
+  std::string got;
+  EXPECT_EQ(Pull(*m, n - 1, 2, &got).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(Pull(*m, n + 1, 0, &got).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(got.empty());
+}
+
+TEST_F(BlobClientTest, EmptyLayer) {
+  auto writer = client_->NewLayerWriter("req-empty");
+  ASSERT_TRUE(writer->Write("").ok());
+  auto m = writer->Finish();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->chunks_size(), 0);
+  EXPECT_EQ(m->total_size(), 0u);
+  int calls = 0;
+  absl::Status s = client_->ReadLayer(*m, 0, 0, [&](absl::string_view) {
+    ++calls;
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(TreeHasFiles(data_dir_ + "/chunks"));
+}
+
+TEST_F(BlobClientTest, WriterRefusesUseAfterFinishOrAbort) {
+  auto writer = client_->NewLayerWriter("req-2");
+  ASSERT_TRUE(writer->Write("abc").ok());
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(writer->Write("x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(writer->Finish().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto aborted = client_->NewLayerWriter("req-3");
+  ASSERT_TRUE(aborted->Write("xyz").ok());
+  aborted->Abort();
+  EXPECT_EQ(aborted->Write("x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(aborted->Finish().ok());
+  // "xyz" was below one chunk, so Abort stored nothing; "abc" was stored.
+  EXPECT_TRUE(fs::exists(ChunkPath(data_dir_, Sha256Hex("abc"))));
+  EXPECT_FALSE(fs::exists(ChunkPath(data_dir_, Sha256Hex("xyz"))));
+}
+
+TEST_F(BlobClientTest, CorruptChunkIsDataLossBeforeItsBytes) {
+  const std::string data = RandomBytes(3 * kChunk + 500, 3);
+  auto m = Push(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->chunks_size(), 4);
+  const std::string path = ChunkPath(data_dir_, m->chunks(1).digest());
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << path;
+    f.seekg(1000);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x01);
+    f.seekp(1000);
+    f.write(&c, 1);
+    ASSERT_TRUE(f.good());
+  }
+  ASSERT_EQ(fs::file_size(path), kChunk);  // Same size: only the hash tells.
+
+  std::string got;
+  absl::Status s = Pull(*m, 0, 0, &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got == data.substr(0, kChunk)) << got.size();  // chunk 0 only
+
+  s = Pull(*m, kChunk + 10, 100, &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got.empty());
+
+  // Chunks around it are still fine.
+  ASSERT_TRUE(Pull(*m, 2 * kChunk, 0, &got).ok());
+  EXPECT_TRUE(got == data.substr(2 * kChunk));
+}
+
+TEST_F(BlobClientTest, TruncatedChunkIsDataLoss) {
+  const std::string data = RandomBytes(2 * kChunk, 4);
+  auto m = Push(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  fs::resize_file(ChunkPath(data_dir_, m->chunks(0).digest()), kChunk - 1);
+  std::string got;
+  absl::Status s = Pull(*m, 0, 0, &got);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got.empty());
+}
+
+TEST_F(BlobClientTest, MissingChunkIsChunkNotFound) {
+  const std::string data = RandomBytes(2 * kChunk, 5);
+  auto m = Push(data);
+  ASSERT_TRUE(m.ok()) << m.status();
+  fs::remove(ChunkPath(data_dir_, m->chunks(1).digest()));
+  std::string got;
+  absl::Status s = Pull(*m, 0, 0, &got);
+  EXPECT_EQ(ReasonOf(s), berth::CHUNK_NOT_FOUND) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(got == data.substr(0, kChunk));
+}
+
+TEST_F(BlobClientTest, PutChunkWithWrongDigestIsRefusedAndLeavesNoFile) {
+  const std::string data = RandomBytes(3 * kPieceSize / 2, 6);
+  const std::string claimed = Sha256Hex("not these bytes");
+
+  auto stub = Blobstore::NewStub(channel_);
+  grpc::ClientContext ctx;
+  PutChunkResponse response;
+  auto stream = stub->PutChunk(&ctx, &response);
+  PutChunkRequest request;
+  request.mutable_header()->set_digest(claimed);
+  request.mutable_header()->set_size(data.size());
+  ASSERT_TRUE(stream->Write(request));
+  for (size_t pos = 0; pos < data.size(); pos += kPieceSize) {
+    request.set_data(data.substr(pos, kPieceSize));
+    ASSERT_TRUE(stream->Write(request));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.error().reason(), berth::CHUNK_DIGEST_MISMATCH);
+  EXPECT_FALSE(response.already_present());
+
+  // The same through the client library keeps the reason.
+  auto r = client_->PutChunk(0, "req-4", claimed, data);
+  EXPECT_EQ(ReasonOf(r.status()), berth::CHUNK_DIGEST_MISMATCH) << r.status();
+
+  EXPECT_FALSE(TreeHasFiles(data_dir_ + "/chunks"));
+  EXPECT_FALSE(TreeHasFiles(data_dir_ + "/tmp"));
+}
+
+TEST_F(BlobClientTest, PutChunkWithoutHeaderIsInvalidArgument) {
+  auto stub = Blobstore::NewStub(channel_);
+  grpc::ClientContext ctx;
+  PutChunkResponse response;
+  auto stream = stub->PutChunk(&ctx, &response);
+  PutChunkRequest request;
+  request.set_data("bytes before any header");
+  stream->Write(request);  // May fail once the server has answered.
+  stream->WritesDone();
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.error().reason(), berth::INVALID_ARGUMENT);
+  EXPECT_FALSE(TreeHasFiles(data_dir_ + "/chunks"));
+}
+
+TEST_F(BlobClientTest, GetChunkStreamsPiecesAndStatReportsSize) {
+  const std::string data = RandomBytes(5 * kPieceSize / 2, 7);
+  const std::string digest = Sha256Hex(data);
+  auto stored = client_->PutChunk(0, "req-5", digest, data);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_FALSE(*stored);
+  stored = client_->PutChunk(0, "req-6", digest, data);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE(*stored);
+
+  auto stub = Blobstore::NewStub(channel_);
+  grpc::ClientContext ctx;
+  GetChunkRequest request;
+  request.set_digest(digest);
+  request.set_offset(10);
+  auto reader = stub->GetChunk(&ctx, request);
+  GetChunkResponse response;
+  std::string got;
+  int messages = 0;
+  while (reader->Read(&response)) {
+    if (messages++ == 0) {
+      EXPECT_EQ(response.chunk_size(), data.size());
+    }
+    EXPECT_EQ(response.error().reason(), berth::REASON_UNSPECIFIED);
+    EXPECT_LE(response.data().size(), kPieceSize);
+    got += response.data();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(messages, 3);
+  EXPECT_TRUE(got == data.substr(10));
+
+  grpc::ClientContext stat_ctx;
+  StatChunkRequest stat;
+  stat.set_digest(digest);
+  StatChunkResponse answer;
+  ASSERT_TRUE(stub->StatChunk(&stat_ctx, stat, &answer).ok());
+  EXPECT_TRUE(answer.present());
+  EXPECT_EQ(answer.size(), data.size());
+}
+
+TEST_F(BlobClientTest, MissingChunkOverTheWire) {
+  auto stub = Blobstore::NewStub(channel_);
+  const std::string digest = Sha256Hex("absent");
+  grpc::ClientContext ctx;
+  GetChunkRequest request;
+  request.set_digest(digest);
+  auto reader = stub->GetChunk(&ctx, request);
+  GetChunkResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.error().reason(), berth::CHUNK_NOT_FOUND);
+  EXPECT_FALSE(reader->Read(&response));
+  ASSERT_TRUE(reader->Finish().ok());
+
+  grpc::ClientContext stat_ctx;
+  StatChunkRequest stat;
+  stat.set_digest(digest);
+  StatChunkResponse answer;
+  ASSERT_TRUE(stub->StatChunk(&stat_ctx, stat, &answer).ok());
+  EXPECT_FALSE(answer.present());
+  EXPECT_EQ(answer.error().reason(), berth::REASON_UNSPECIFIED);
+
+  grpc::ClientContext bad_ctx;
+  stat.set_digest("../x");
+  ASSERT_TRUE(stub->StatChunk(&bad_ctx, stat, &answer).ok());
+  EXPECT_EQ(answer.error().reason(), berth::INVALID_ARGUMENT);
+}
+
+TEST_F(BlobClientTest, ServerStartErrors) {
+  BlobdOptions busy;
+  busy.listen = absl::StrCat("127.0.0.1:", server_->port());
+  busy.data = data_dir_ + "-other";
+  auto second = BlobServer::Start(busy);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("cannot listen on"),
+            absl::string_view::npos)
+      << second.status();
+
+  BlobdOptions bad_address = busy;
+  bad_address.listen = "no-port-here";
+  EXPECT_EQ(BlobServer::Start(bad_address).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  BlobdOptions same_dir;
+  same_dir.listen = "127.0.0.1:0";
+  same_dir.data = data_dir_;  // Held by the running server.
+  EXPECT_EQ(BlobServer::Start(same_dir).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  const std::string file = data_dir_ + "-file";
+  std::ofstream(file) << "x";
+  BlobdOptions bad_dir;
+  bad_dir.listen = "127.0.0.1:0";
+  bad_dir.data = file + "/data";
+  auto bad = BlobServer::Start(bad_dir);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(file), absl::string_view::npos)
+      << bad.status();
+}
+
+}  // namespace
+}  // namespace berth::blob

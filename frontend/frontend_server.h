@@ -1,0 +1,57 @@
+// A frontend: the v1 HTTP server bound to a metadata channel and blob
+// shards. `berth frontend` dials them over the network; `berth serve` hands
+// in in-process channels. tools/ owns main().
+#ifndef BERTH_FRONTEND_FRONTEND_SERVER_H_
+#define BERTH_FRONTEND_FRONTEND_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "blobstore/blob_client.h"
+#include "frontend/http_server.h"
+#include "frontend/registry.h"
+#include "metadata/metadata_client.h"
+
+namespace berth::frontend {
+
+struct FrontendOptions {
+  std::string listen = "127.0.0.1:5000";
+  std::string public_endpoint;        // X-Docker-Endpoints; "" = Host header
+  uint64_t chunk_size = 8 << 20;
+  size_t max_json_size = 1 << 20;
+  size_t max_connections = 1024;
+  // Only for `berth frontend`:
+  std::string metadata = "127.0.0.1:5001";
+  std::string blobd = "shard-1=127.0.0.1:5002";  // id=host:port[,...]
+};
+
+// `cluster` adds --metadata and --blobd (berth frontend).
+void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster);
+
+// Parses --blobd ("id=host:port,...") and dials each shard.
+absl::StatusOr<std::vector<blob::Shard>> DialShards(const std::string& spec);
+
+class FrontendServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<FrontendServer>> Start(
+      const FrontendOptions& options,
+      std::shared_ptr<grpc::Channel> metadata_channel,
+      std::vector<blob::Shard> shards);
+  ~FrontendServer();
+  int port() const { return http_->port(); }
+  void Shutdown();
+
+ private:
+  FrontendServer() = default;
+  std::unique_ptr<meta::MetadataClient> metadata_;
+  std::unique_ptr<blob::BlobClient> blobs_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+}  // namespace berth::frontend
+
+#endif  // BERTH_FRONTEND_FRONTEND_SERVER_H_

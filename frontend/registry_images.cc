@@ -1,0 +1,235 @@
+// Image endpoints (spec §2.6) and the upload state machine's HTTP face (§4).
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/random.h"
+#include "common/sha256.h"
+#include "frontend/http_util.h"
+#include "frontend/names.h"
+#include "frontend/registry.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace berth::frontend {
+namespace {
+
+constexpr char kInvalidId[] = "Invalid image ID";
+
+// Validates an image json body (spec §2.6.2 checks 3-5). Returns "" or the
+// error message; sets `parent`.
+std::string CheckImageJson(const std::string& body, const std::string& id,
+                           std::string* parent) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_discarded() || !json.is_object() || json.empty()) {
+    return "Invalid JSON";
+  }
+  auto it = json.find("id");
+  if (it == json.end()) return "Missing key `id' in JSON";
+  if (!it->is_string() || it->get<std::string>() != id) {
+    return "JSON data contains invalid id";
+  }
+  auto p = json.find("parent");
+  if (p != json.end() && !p->is_null()) {
+    if (!p->is_string()) return "Invalid JSON";
+    *parent = p->get<std::string>();
+    if (!parent->empty() && !ValidImageId(*parent)) return "Invalid JSON";
+  }
+  return "";
+}
+
+}  // namespace
+
+void Registry::PutImageJson(HttpExchange& ex, const Route& r) {
+  if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
+  absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
+  if (!body.ok()) {
+    if (absl::IsResourceExhausted(body.status())) {
+      return ReplyError(ex, 413, "JSON too large");
+    }
+    return ReplyError(ex, 400, "Invalid JSON");
+  }
+  std::string parent;
+  std::string bad = CheckImageJson(*body, r.image_id, &parent);
+  if (!bad.empty()) return ReplyError(ex, 400, bad);
+  meta::Command command;
+  auto* put = command.mutable_put_image_json();
+  put->set_id(r.image_id);
+  put->set_json(std::move(*body));
+  put->set_parent(parent);
+  put->set_now_unix(absl::ToUnixSeconds(absl::Now()));
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  switch (result->error().reason()) {
+    case REASON_UNSPECIFIED:
+      return ReplyJson(ex, 200, "true");
+    case PARENT_NOT_FOUND:
+      return ReplyError(ex, 400, "Image depends on a non existing parent");
+    case IMAGE_ALREADY_EXISTS:
+      return ReplyError(ex, 409, "Image already exists");
+    default:
+      return ReplyError(ex, 400, result->error().message());
+  }
+}
+
+bool Registry::LoadCompleteImage(HttpExchange& ex, const std::string& id,
+                                 bool include_json, meta::ImageRecord* out) {
+  if (!ValidImageId(id)) {
+    ReplyError(ex, 404, kInvalidId);
+    return false;
+  }
+  meta::GetImageRequest request;
+  request.set_id(id);
+  request.set_include_json(include_json);
+  auto response = metadata_->GetImage(request);
+  if (!response.ok()) {
+    ReplyUnavailable(ex, response.status());
+    return false;
+  }
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    ReplyError(ex, 404, "Image not found");
+    return false;
+  }
+  if (response->image().state() != meta::COMPLETE) {
+    ReplyError(ex, 400, "Image is being uploaded, retry later");
+    return false;
+  }
+  *out = std::move(*response->mutable_image());
+  return true;
+}
+
+void Registry::GetImageJson(HttpExchange& ex, const Route& r) {
+  meta::ImageRecord image;
+  if (!LoadCompleteImage(ex, r.image_id, true, &image)) return;
+  HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
+  headers.emplace_back("X-Docker-Size", absl::StrCat(image.layer().total_size()));
+  headers.emplace_back("X-Docker-Checksum-Payload", image.payload_checksum());
+  const std::string& tarsum = image.client_tarsum().empty()
+                                  ? image.computed_tarsum()
+                                  : image.client_tarsum();
+  if (!tarsum.empty()) headers.emplace_back("X-Docker-Checksum", tarsum);
+  if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
+  ex.Respond(200, headers, image.json());
+}
+
+void Registry::GetAncestry(HttpExchange& ex, const Route& r) {
+  meta::ImageRecord image;
+  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
+  if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
+  nlohmann::json ancestry = std::vector<std::string>(image.ancestry().begin(),
+                                                    image.ancestry().end());
+  ex.Respond(200, headers, ancestry.dump());
+}
+
+void Registry::PutLayer(HttpExchange& ex, const Route& r) {
+  if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
+  meta::GetImageRequest request;
+  request.set_id(r.image_id);
+  request.set_include_json(true);
+  auto response = metadata_->GetImage(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Image not found");
+  }
+  const meta::ImageRecord& image = response->image();
+  if (image.state() == meta::COMPLETE) {
+    return ReplyError(ex, 409, "Image already exists");
+  }
+  // Payload checksum (spec §3.1): sha256(json + "\n" + layer as sent).
+  Sha256 payload;
+  payload.Update(image.json());
+  payload.Update("\n");
+  std::unique_ptr<blob::LayerWriter> writer =
+      blobs_->NewLayerWriter(RandomHex(16));
+  absl::Status blob_error;
+  absl::Status st = ex.StreamBody([&](absl::string_view piece) {
+    payload.Update(piece);
+    blob_error = writer->Write(piece);
+    return blob_error;
+  });
+  if (!st.ok()) {
+    writer->Abort();
+    if (!blob_error.ok()) return ReplyUnavailable(ex, blob_error);
+    // The client's body broke off: nothing is published.
+    spdlog::info("layer upload of {} cut off: {}", r.image_id, st.ToString());
+    return ReplyError(ex, 400, "Layer upload incomplete");
+  }
+  absl::StatusOr<blob::LayerManifest> manifest = writer->Finish();
+  if (!manifest.ok()) return ReplyUnavailable(ex, manifest.status());
+  meta::Command command;
+  auto* commit = command.mutable_commit_layer();
+  commit->set_id(r.image_id);
+  commit->set_json_sha256(image.json_sha256());
+  *commit->mutable_layer() = std::move(*manifest);
+  commit->set_payload_checksum("sha256:" + payload.HexDigest());
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  switch (result->error().reason()) {
+    case REASON_UNSPECIFIED:
+      return ReplyJson(ex, 200, "true");
+    case IMAGE_NOT_FOUND:
+      return ReplyError(ex, 404, "Image not found");
+    case IMAGE_ALREADY_EXISTS:
+      return ReplyError(ex, 409, "Image already exists");
+    default:
+      return ReplyError(ex, 400, result->error().message());
+  }
+}
+
+void Registry::PutChecksum(HttpExchange& ex, const Route& r) {
+  if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
+  std::optional<std::string> payload = ex.header("X-Docker-Checksum-Payload");
+  if (!payload) {
+    return ReplyError(ex, 412,
+                      "X-Docker-Checksum-Payload not set.  If you are using "
+                      "the Docker daemon, you should upgrade to version 0.10 "
+                      "or later");
+  }
+  if (payload->empty()) return ReplyError(ex, 400, "Missing Image's checksum");
+  meta::Command command;
+  auto* confirm = command.mutable_confirm_checksum();
+  confirm->set_id(r.image_id);
+  confirm->set_payload_checksum(*payload);
+  confirm->set_client_tarsum(ex.header("X-Docker-Checksum").value_or(""));
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  switch (result->error().reason()) {
+    case REASON_UNSPECIFIED:
+      return ReplyJson(ex, 200, "true");
+    case IMAGE_NOT_FOUND:
+      return ReplyError(ex, 404, "Image not found");
+    case IMAGE_ALREADY_EXISTS:
+      return ReplyError(ex, 409, "Cannot set this image checksum");
+    default:
+      return ReplyError(ex, 400, "Checksum mismatch");
+  }
+}
+
+void Registry::GetLayer(HttpExchange& ex, const Route& r) {
+  meta::ImageRecord image;
+  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  const uint64_t size = image.layer().total_size();
+  HeaderList headers = CacheableHeaders(absl::Now(), "application/octet-stream");
+  headers.emplace_back("Accept-Ranges", "bytes");
+  if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
+  uint64_t first = 0, length = size;
+  int status = 200;
+  if (auto range = ParseRange(ex.header("Range").value_or(""))) {
+    uint64_t last = range->last ? std::min(*range->last, size - 1) : size - 1;
+    if (range->first >= size || (range->last && range->first > *range->last)) {
+      headers.emplace_back("Content-Range", absl::StrCat("bytes */", size));
+      return ex.Respond(416, headers, "");
+    }
+    first = range->first;
+    length = last - first + 1;
+    status = 206;
+    headers.emplace_back("Content-Range",
+                         absl::StrCat("bytes ", first, "-", last, "/", size));
+  }
+  // Every chunk is verified by the blob client before its bytes are sent.
+  ex.RespondStream(status, headers, length, [&](const auto& send) {
+    if (length == 0) return absl::OkStatus();
+    return blobs_->ReadLayer(image.layer(), first, length, send);
+  });
+}
+
+}  // namespace berth::frontend

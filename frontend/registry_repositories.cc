@@ -1,0 +1,186 @@
+// Index and repository endpoints (spec §2.4, §2.5).
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/random.h"
+#include "frontend/http_util.h"
+#include "frontend/names.h"
+#include "frontend/registry.h"
+#include "nlohmann/json.hpp"
+
+namespace berth::frontend {
+namespace {
+
+std::string FullName(const Route& r) { return absl::StrCat(r.ns, "/", r.repo); }
+
+// Parses an image list body (spec §2.4.1). Returns "" or the error message.
+std::string ParseImageList(const std::string& body,
+                           google::protobuf::RepeatedPtrField<
+                               meta::ImageListEntry>* out) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_discarded()) return "Error Decoding JSON";
+  if (!json.is_array()) return "Invalid data";
+  for (const auto& element : json) {
+    if (!element.is_object()) return "Invalid data";
+    auto id = element.find("id");
+    if (id == element.end() || !id->is_string() ||
+        !ValidImageId(id->get<std::string>())) {
+      return "Invalid data";
+    }
+    meta::ImageListEntry* entry = out->Add();
+    entry->set_id(id->get<std::string>());
+    auto checksum = element.find("checksum");
+    if (checksum != element.end() && checksum->is_string()) {
+      entry->set_checksum(checksum->get<std::string>());
+    }
+  }
+  return "";
+}
+
+std::string ImageListJson(const meta::RepositoryRecord& repo) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : repo.images()) {
+    nlohmann::json item = {{"id", e.id()}};
+    if (!e.checksum().empty()) item["checksum"] = e.checksum();
+    list.push_back(std::move(item));
+  }
+  return list.dump();
+}
+
+}  // namespace
+
+void Registry::AddIndexHeaders(HttpExchange& ex, const Route& r,
+                               const std::string& access,
+                               HeaderList* headers) const {
+  // auth = none: PY standalone hands out a token nobody checks; docker
+  // needs one to proceed (spec §2.4.2, §5.3).
+  std::string token = absl::StrCat("signature=", RandomHex(16),
+                                   ",repository=\"", FullName(r),
+                                   "\",access=", access);
+  headers->emplace_back("X-Docker-Token", token);
+  headers->emplace_back("WWW-Authenticate", "Token " + token);
+  std::string endpoint = options_.public_endpoint;
+  if (endpoint.empty()) endpoint = ex.header("Host").value_or("localhost");
+  headers->emplace_back("X-Docker-Endpoints", endpoint);
+}
+
+void Registry::CreateRepository(HttpExchange& ex, const Route& r) {
+  absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
+  if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
+  meta::Command command;
+  auto* create = command.mutable_create_repository();
+  create->set_name(FullName(r));
+  std::string bad = body->empty() ? "" : ParseImageList(*body, create->mutable_images());
+  if (!bad.empty()) return ReplyError(ex, 400, bad);
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  if (result->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 400, result->error().message());
+  }
+  HeaderList headers = NoCacheHeaders();
+  AddIndexHeaders(ex, r, "write", &headers);
+  ex.Respond(200, headers, "\"\"");
+}
+
+void Registry::PutImageList(HttpExchange& ex, const Route& r) {
+  absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
+  if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
+  meta::Command command;
+  auto* merge = command.mutable_merge_image_list();
+  merge->set_name(FullName(r));
+  std::string bad = ParseImageList(*body, merge->mutable_images());
+  if (!bad.empty()) return ReplyError(ex, 400, bad);
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  if (result->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 400, result->error().message());
+  }
+  ex.Respond(204, NoCacheHeaders(), "");
+}
+
+void Registry::GetImageList(HttpExchange& ex, const Route& r) {
+  meta::GetRepositoryRequest request;
+  request.set_name(FullName(r));
+  auto response = metadata_->GetRepository(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "images not found");
+  }
+  HeaderList headers = NoCacheHeaders();
+  if (ex.header("X-Docker-Token").value_or("") == "true") {
+    AddIndexHeaders(ex, r, "read", &headers);
+  }
+  ex.Respond(200, headers, ImageListJson(response->repository()));
+}
+
+void Registry::GetTags(HttpExchange& ex, const Route& r) {
+  meta::GetRepositoryRequest request;
+  request.set_name(FullName(r));
+  auto response = metadata_->GetRepository(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Repository not found");
+  }
+  nlohmann::json tags = nlohmann::json::object();
+  for (const auto& [tag, id] : response->tags()) tags[tag] = id;
+  ReplyJson(ex, 200, tags.dump());
+}
+
+void Registry::GetTag(HttpExchange& ex, const Route& r) {
+  meta::GetTagRequest request;
+  request.set_repository(FullName(r));
+  request.set_tag(r.tag);
+  auto response = metadata_->GetTag(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Tag not found");
+  }
+  ReplyJson(ex, 200, JsonString(response->image_id()));
+}
+
+void Registry::GetTagJson(HttpExchange& ex, const Route& r,
+                          const std::string& tag) {
+  meta::GetTagRequest request;
+  request.set_repository(FullName(r));
+  request.set_tag(tag);
+  auto response = metadata_->GetTag(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED ||
+      response->tag_metadata().empty()) {
+    return ReplyJson(ex, 200, DefaultTagMetadataJson());
+  }
+  ReplyJson(ex, 200, response->tag_metadata());
+}
+
+void Registry::PutTag(HttpExchange& ex, const Route& r) {
+  if (!ValidTag(r.tag)) {
+    return ReplyError(ex, 400,
+                      "Invalid tag name (must match ^[\\w][\\w.-]{0,127}$)");
+  }
+  absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
+  if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
+  auto json = nlohmann::json::parse(*body, nullptr, false);
+  if (json.is_discarded() || !json.is_string() ||
+      json.get<std::string>().empty()) {
+    return ReplyError(ex, 400, "Invalid data");
+  }
+  const std::string id = json.get<std::string>();
+  if (!ValidImageId(id)) return ReplyError(ex, 404, "Image not found");
+  meta::Command command;
+  auto* put = command.mutable_put_tag();
+  put->set_repository(FullName(r));
+  put->set_tag(r.tag);
+  put->set_image_id(id);
+  put->set_tag_metadata(TagMetadataJson(ex.header("User-Agent").value_or(""),
+                                        absl::ToUnixSeconds(absl::Now())));
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  if (result->error().reason() == IMAGE_NOT_FOUND) {
+    return ReplyError(ex, 404, "Image not found");
+  }
+  if (result->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 400, result->error().message());
+  }
+  ReplyJson(ex, 200, "true");
+}
+
+}  // namespace berth::frontend

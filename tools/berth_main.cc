@@ -1,0 +1,110 @@
+// `berth`: the server binary. Subcommands:
+//   serve     embedded registry (frontend + metadata on the local log + one
+//             blob shard) in one process
+//   frontend  stateless v1 HTTP frontend of a cluster
+//   metad     metadata replica applying the etcd-ordered log
+//   blobd     blob shard server
+// SIGTERM/SIGINT stop cleanly with exit 0; bad flags, ports or data
+// directories print one line and exit non-zero.
+#include <cstdio>
+#include <functional>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "blobstore/blobd.h"
+#include "common/logging.h"
+#include "common/options.h"
+#include "common/signals.h"
+#include "frontend/frontend_server.h"
+#include "metadata/metad.h"
+#include "metadata/metadata_client.h"
+#include "spdlog/spdlog.h"
+#include "tools/serve.h"
+
+namespace berth {
+namespace {
+
+// Starts a server, waits for SIGTERM/SIGINT, stops it.
+template <class Server>
+int RunUntilSignal(const std::string& name, const CommonOptions& common,
+                   const std::function<absl::StatusOr<std::unique_ptr<Server>>()>&
+                       start) {
+  if (absl::Status st = InitLogging(common.log_level, name); !st.ok()) {
+    std::fprintf(stderr, "berth %s: %s\n", name.c_str(),
+                 std::string(st.message()).c_str());
+    return 2;
+  }
+  auto server = start();
+  if (!server.ok()) {
+    std::fprintf(stderr, "berth %s: %s\n", name.c_str(),
+                 std::string(server.status().message()).c_str());
+    return 1;
+  }
+  int sig = WaitForStopSignal();
+  spdlog::info("signal {}: shutting down", sig);
+  (*server)->Shutdown();
+  server->reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  BlockStopSignals();
+  CLI::App app{"Berth: a Docker Registry v1 cluster"};
+  app.require_subcommand(1);
+  CommonOptions common;
+
+  ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "embedded registry");
+  AddCommonOptions(serve_cmd, &common);
+  AddServeOptions(serve_cmd, &serve);
+
+  frontend::FrontendOptions fe;
+  CLI::App* fe_cmd = app.add_subcommand("frontend", "cluster HTTP frontend");
+  AddCommonOptions(fe_cmd, &common);
+  frontend::AddFrontendOptions(fe_cmd, &fe, /*cluster=*/true);
+
+  meta::MetadOptions metad;
+  CLI::App* metad_cmd = app.add_subcommand("metad", "metadata replica");
+  AddCommonOptions(metad_cmd, &common);
+  meta::AddMetadOptions(metad_cmd, &metad);
+
+  blob::BlobdOptions blobd;
+  CLI::App* blobd_cmd = app.add_subcommand("blobd", "blob shard server");
+  AddCommonOptions(blobd_cmd, &common);
+  blob::AddBlobdOptions(blobd_cmd, &blobd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*serve_cmd) {
+    return RunUntilSignal<EmbeddedRegistry>(
+        "serve", common, [&] { return EmbeddedRegistry::Start(serve); });
+  }
+  if (*fe_cmd) {
+    return RunUntilSignal<frontend::FrontendServer>(
+        "frontend", common,
+        [&]() -> absl::StatusOr<std::unique_ptr<frontend::FrontendServer>> {
+          auto shards = frontend::DialShards(fe.blobd);
+          if (!shards.ok()) return shards.status();
+          auto md = ParseHostPort(fe.metadata);
+          if (!md.ok()) return md.status();
+          return frontend::FrontendServer::Start(
+              fe, meta::DialMetadata(md->ToString()), std::move(*shards));
+        });
+  }
+  if (*metad_cmd) {
+    return RunUntilSignal<meta::MetadServer>(
+        "metad", common, [&] { return meta::MetadServer::Start(metad); });
+  }
+  return RunUntilSignal<blob::BlobServer>(
+      "blobd", common, [&] { return blob::BlobServer::Start(blobd); });
+}
+
+}  // namespace
+}  // namespace berth
+
+int main(int argc, char** argv) { return berth::Main(argc, argv); }
