@@ -53,7 +53,7 @@ pkg_config_repository = repository_rule(
 
 def _shared_data_repository_impl(ctx):
     root = ctx.path(Label("@//:WORKSPACE")).dirname
-    shared = root.get_child("..").get_child(ctx.attr.relative_path)
+    shared = root.dirname.get_child(ctx.attr.relative_path)
     if not shared.exists or not shared.get_child("testdata").exists:
         fail("Berth's shared test data is missing: expected %s/testdata next to the checkout " % shared +
              "(the tests read ../shared/testdata in place; clone the project with its shared folder).")
