@@ -1,211 +1,191 @@
 #include "blobstore/blob_client.h"
 
 #include <algorithm>
+#include <deque>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "blobstore/client_internal.h"
 #include "blobstore/errors.h"
 #include "blobstore/limits.h"
+#include "spdlog/spdlog.h"
 
 namespace berth::blob {
-namespace {
 
-void SetDeadline(grpc::ClientContext* ctx, absl::Duration timeout) {
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-// A domain error from shard `id`, keeping its reason.
-absl::Status ShardError(const berth::Error& error, const std::string& id) {
-  return MakeError(error.reason(),
-                   absl::StrCat("shard ", id, ": ", error.message()));
-}
-
-}  // namespace
-
-// ---- LayerWriter ----
-
-LayerWriter::LayerWriter(const BlobClient* client, std::string request_id)
-    : client_(client), request_id_(std::move(request_id)) {}
-
-absl::Status LayerWriter::Write(absl::string_view data) {
-  if (!status_.ok()) return status_;
-  const size_t chunk_size = client_->options().chunk_size;
-  while (!data.empty()) {
-    size_t take = std::min(chunk_size - buffer_.size(), data.size());
-    // Grow geometrically but never past one chunk: small layers stay small.
-    size_t need = buffer_.size() + take;
-    if (need > buffer_.capacity()) {
-      buffer_.reserve(
-          std::min(chunk_size, std::max(need, 2 * buffer_.capacity())));
-    }
-    buffer_.append(data.data(), take);
-    hasher_.Update(data.data(), take);
-    data.remove_prefix(take);
-    if (buffer_.size() == chunk_size) {
-      status_ = FlushChunk();
-      if (!status_.ok()) return status_;
-    }
+const char* BadCopyKindName(BadCopy::Kind kind) {
+  switch (kind) {
+    case BadCopy::kCorrupt:
+      return "corrupt";
+    case BadCopy::kMissing:
+      return "missing";
+    case BadCopy::kUnavailable:
+      return "unavailable";
   }
-  return absl::OkStatus();
+  return "?";
 }
-
-absl::Status LayerWriter::FlushChunk() {
-  std::string digest = hasher_.HexDigest();
-  absl::StatusOr<bool> stored =
-      client_->PutChunk(0, request_id_, digest, buffer_);
-  if (!stored.ok()) return stored.status();
-  ChunkRef* ref = manifest_.add_chunks();
-  ref->set_digest(digest);
-  ref->set_size(buffer_.size());
-  ref->add_shards(client_->shards()[0].id);
-  manifest_.set_total_size(manifest_.total_size() + buffer_.size());
-  buffer_.clear();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<LayerManifest> LayerWriter::Finish() {
-  if (!status_.ok()) return status_;
-  if (!buffer_.empty()) {
-    status_ = FlushChunk();
-    if (!status_.ok()) return status_;
-  }
-  status_ = absl::FailedPreconditionError("layer writer already finished");
-  std::string().swap(buffer_);
-  return std::move(manifest_);
-}
-
-void LayerWriter::Abort() {
-  status_ = absl::FailedPreconditionError("layer writer aborted");
-  std::string().swap(buffer_);
-  manifest_.Clear();
-}
-
-// ---- BlobClient ----
 
 BlobClient::BlobClient(std::vector<Shard> shards, BlobClientOptions opts)
-    : shards_(std::move(shards)), opts_(opts) {
+    : shards_(std::move(shards)), opts_(std::move(opts)) {
   if (opts_.chunk_size == 0) opts_.chunk_size = BlobClientOptions().chunk_size;
   opts_.chunk_size = std::min(opts_.chunk_size, kMaxChunkSize);
-  for (const Shard& shard : shards_) {
-    stubs_.push_back({shard.id, Blobstore::NewStub(shard.channel)});
+  size_t active = 0;
+  for (const Shard& s : shards_) {
+    infos_.push_back(s.info);
+    if (s.info.state == ShardState::kActive) ++active;
   }
+  replicas_ = std::min<size_t>(std::max(opts_.replicas, 1), active);
+  write_quorum_ =
+      std::min<size_t>(std::max(opts_.write_quorum, 1), replicas_);
+  int hash_threads = opts_.hash_threads > 0
+                         ? opts_.hash_threads
+                         : static_cast<int>(std::thread::hardware_concurrency());
+  pools_ = std::make_unique<WorkerPools>(std::max(hash_threads, 1),
+                                         std::max(opts_.io_threads, 1));
 }
+
+BlobClient::~BlobClient() { pools_.reset(); }
 
 std::unique_ptr<LayerWriter> BlobClient::NewLayerWriter(
     const std::string& request_id) {
   return std::unique_ptr<LayerWriter>(new LayerWriter(this, request_id));
 }
 
-absl::StatusOr<bool> BlobClient::PutChunk(size_t shard,
+std::vector<size_t> BlobClient::Place(absl::string_view digest) const {
+  return PlaceChunk(infos_, digest, replicas_);
+}
+
+int BlobClient::IndexOf(absl::string_view id) const {
+  for (size_t i = 0; i < infos_.size(); ++i) {
+    if (infos_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::vector<size_t> BlobClient::ReadOrder(const ChunkRef& ref) const {
+  std::vector<size_t> named;
+  for (const std::string& id : ref.shards()) {
+    int i = IndexOf(id);
+    if (i >= 0 && infos_[i].state != ShardState::kDown &&
+        std::find(named.begin(), named.end(), i) == named.end()) {
+      named.push_back(static_cast<size_t>(i));
+    }
+  }
+  std::stable_partition(named.begin(), named.end(), [&](size_t i) {
+    return !opts_.zone.empty() && infos_[i].zone == opts_.zone;
+  });
+  std::vector<size_t> order = named;
+  for (size_t i : ReadPreference(infos_, ref.digest(), opts_.zone)) {
+    if (std::find(named.begin(), named.end(), i) == named.end()) {
+      order.push_back(i);
+    }
+  }
+  return order;
+}
+
+absl::StatusOr<bool> BlobClient::PutChunk(size_t index,
                                           const std::string& request_id,
                                           absl::string_view digest,
                                           absl::string_view data) const {
-  if (shard >= stubs_.size()) {
+  if (index >= shards_.size()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "no blobstore shard #", shard, " (", stubs_.size(), " configured)"));
+        "no blobstore shard #", index, " (", shards_.size(), " configured)"));
   }
-  const Stub& target = stubs_[shard];
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, opts_.rpc_timeout);
-  PutChunkResponse response;
-  auto stream = target.stub->PutChunk(&ctx, &response);
-  PutChunkRequest request;
-  PutChunkHeader* header = request.mutable_header();
-  header->set_request_id(request_id);
-  header->set_digest(std::string(digest));
-  header->set_size(data.size());
-  // A failed Write means the server has already answered (or the call
-  // broke): stop sending and let Finish() say which.
-  bool ok = stream->Write(request);
-  for (size_t pos = 0; ok && pos < data.size(); pos += kPieceSize) {
-    request.set_data(data.data() + pos,
-                     std::min(kPieceSize, data.size() - pos));
-    ok = stream->Write(request);
-  }
-  if (ok) stream->WritesDone();
-  grpc::Status status = stream->Finish();
-  if (!status.ok()) {
-    return FromGrpc(status,
-                    absl::StrCat("PutChunk ", digest, " to shard ", target.id));
-  }
-  if (response.error().reason() != berth::REASON_UNSPECIFIED) {
-    return ShardError(response.error(), target.id);
-  }
-  return response.already_present();
+  return shards_[index].conn->PutChunk(request_id, digest, data, Deadline());
 }
 
-absl::Status BlobClient::FetchChunk(const ChunkRef& ref,
-                                    std::string* out) const {
-  // Later: prefer a replica in our zone and fail over to the others.
-  const Stub* source = nullptr;
-  for (const std::string& id : ref.shards()) {
-    for (const Stub& s : stubs_) {
-      if (s.id == id) source = &s;
+absl::Status BlobClient::FetchInto(const ChunkRef& ref, char* dst,
+                                   std::vector<BadCopy>* bad) const {
+  const std::vector<size_t> order = ReadOrder(ref);
+  std::vector<std::string> attempts;
+  bool corrupt = false;
+  bool all_not_found = true;
+  absl::StatusCode last_code = absl::StatusCode::kUnavailable;
+  for (size_t i : order) {
+    const std::string& id = infos_[i].id;
+    const bool named = std::find(ref.shards().begin(), ref.shards().end(),
+                                 id) != ref.shards().end();
+    Sha256 hasher;
+    absl::Status s =
+        shards_[i].conn->GetChunk(ref.digest(), ref.size(), dst, &hasher,
+                                  Deadline());
+    BadCopy copy{id, ref.digest(), BadCopy::kUnavailable, ""};
+    if (s.ok()) {
+      std::string actual = hasher.HexDigest();
+      if (actual == ref.digest()) {
+        if (!attempts.empty()) {
+          spdlog::info("chunk {}: read from shard {} after {} failed "
+                       "attempt(s)", ref.digest(), id, attempts.size());
+        }
+        return absl::OkStatus();
+      }
+      copy.kind = BadCopy::kCorrupt;
+      copy.detail = absl::StrCat("bytes hash to ", actual);
+    } else if (ReasonOf(s) == berth::CHUNK_SIZE_MISMATCH) {
+      copy.kind = BadCopy::kCorrupt;
+      copy.detail = std::string(s.message());
+    } else if (ReasonOf(s) == berth::CHUNK_NOT_FOUND &&
+               s.code() == absl::StatusCode::kNotFound) {
+      copy.kind = BadCopy::kMissing;
+      copy.detail = std::string(s.message());
+    } else {
+      copy.detail = s.ToString();
+      last_code = s.code();
     }
-    if (source != nullptr) break;
-  }
-  if (source == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("chunk ", ref.digest(), ": none of its shards [",
-                     absl::StrJoin(ref.shards(), ", "), "] is known"));
-  }
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, opts_.rpc_timeout);
-  GetChunkRequest request;
-  request.set_digest(ref.digest());
-  auto reader = source->stub->GetChunk(&ctx, request);
-
-  const std::string where =
-      absl::StrCat("chunk ", ref.digest(), " from shard ", source->id);
-  out->clear();
-  out->reserve(ref.size());
-  Sha256 hasher;
-  absl::Status error;
-  GetChunkResponse response;
-  bool first = true;
-  while (reader->Read(&response)) {
-    if (response.error().reason() != berth::REASON_UNSPECIFIED) {
-      error = ShardError(response.error(), source->id);
-      break;
+    if (copy.kind != BadCopy::kMissing) all_not_found = false;
+    if (copy.kind == BadCopy::kCorrupt) corrupt = true;
+    attempts.push_back(absl::StrCat(id, ": ", BadCopyKindName(copy.kind), " (",
+                                    copy.detail, ")"));
+    // A copy the manifest promised, or any corrupt copy, is reported.
+    if (named || copy.kind == BadCopy::kCorrupt) {
+      spdlog::warn("chunk {} on shard {}: {} copy: {}", ref.digest(), id,
+                   BadCopyKindName(copy.kind), copy.detail);
+      if (opts_.on_bad_copy) opts_.on_bad_copy(copy);
+      if (bad != nullptr) bad->push_back(std::move(copy));
     }
-    if (first && response.chunk_size() != ref.size()) {
-      error = absl::DataLossError(
-          absl::StrCat(where, " has ", response.chunk_size(),
-                       " bytes, expected ", ref.size()));
-      break;
-    }
-    first = false;
-    if (response.data().size() > ref.size() - out->size()) {
-      error = absl::DataLossError(
-          absl::StrCat(where, " is longer than ", ref.size(), " bytes"));
-      break;
-    }
-    out->append(response.data());
-    hasher.Update(response.data());
   }
-  if (!error.ok()) {
-    ctx.TryCancel();
-    reader->Finish();
-    return error;
-  }
-  grpc::Status status = reader->Finish();
-  if (!status.ok()) return FromGrpc(status, absl::StrCat("GetChunk ", where));
-  if (out->size() != ref.size()) {
-    return absl::DataLossError(absl::StrCat(where, " ended after ", out->size(),
-                                            " of ", ref.size(), " bytes"));
-  }
-  std::string actual = hasher.HexDigest();
-  if (actual != ref.digest()) {
-    return absl::DataLossError(
-        absl::StrCat(where, " is corrupt: its bytes hash to ", actual));
-  }
-  return absl::OkStatus();
+  const std::string message =
+      absl::StrCat("chunk ", ref.digest(), ": no good copy [",
+                   absl::StrJoin(attempts, "; "), "]");
+  if (corrupt) return absl::DataLossError(message);
+  if (all_not_found) return MakeError(berth::CHUNK_NOT_FOUND, message);
+  return absl::Status(last_code, message);
 }
+
+absl::Status BlobClient::FetchChunk(const ChunkRef& ref, std::string* out,
+                                    std::vector<BadCopy>* bad) const {
+  out->resize(ref.size());
+  absl::Status s = FetchInto(ref, out->data(), bad);
+  if (!s.ok()) out->clear();
+  return s;
+}
+
+namespace {
+
+// One chunk fetched ahead. The fetch task writes `buf`, `status` and `bad`,
+// then sets `done` under the shared mutex; the reader thread reads them
+// only after seeing `done`.
+struct Fetch {
+  ChunkRef ref;
+  std::shared_ptr<char[]> buf;
+  absl::Status status;
+  std::vector<BadCopy> bad;
+  bool done = false;
+};
+
+struct ReadShared {
+  absl::Mutex mu;
+  absl::CondVar cv;
+};
+
+}  // namespace
 
 absl::Status BlobClient::ReadLayer(
     const LayerManifest& m, uint64_t offset, uint64_t length,
-    const std::function<absl::Status(absl::string_view)>& sink) const {
+    const std::function<absl::Status(absl::string_view)>& sink,
+    ReadReport* report) const {
   uint64_t total = 0;
   for (const ChunkRef& ref : m.chunks()) total += ref.size();
   if (total != m.total_size()) {
@@ -218,19 +198,70 @@ absl::Status BlobClient::ReadLayer(
         "range ", offset, "+", length, " outside layer of ", total, " bytes"));
   }
   const uint64_t end = length == 0 ? total : offset + length;
-  std::string chunk;  // One chunk at a time bounds memory.
-  uint64_t chunk_start = 0;
-  for (const ChunkRef& ref : m.chunks()) {
-    if (chunk_start >= end) break;
-    const uint64_t chunk_end = chunk_start + ref.size();
-    if (chunk_end > offset) {
-      if (absl::Status s = FetchChunk(ref, &chunk); !s.ok()) return s;
-      const uint64_t lo = std::max(offset, chunk_start) - chunk_start;
-      const uint64_t hi = std::min(end, chunk_end) - chunk_start;
-      absl::Status s = sink(absl::string_view(chunk).substr(lo, hi - lo));
-      if (!s.ok()) return s;
+  // Chunks overlapping [offset, end) and where each starts.
+  std::vector<std::pair<int, uint64_t>> wanted;
+  uint64_t start = 0;
+  for (int i = 0; i < m.chunks_size() && start < end; ++i) {
+    const uint64_t chunk_end = start + m.chunks(i).size();
+    if (chunk_end > offset) wanted.emplace_back(i, start);
+    start = chunk_end;
+  }
+  uint64_t largest = 1;
+  for (const auto& w : wanted) {
+    largest = std::max<uint64_t>(largest, m.chunks(w.first).size());
+  }
+  const size_t window = static_cast<size_t>(
+      std::max<uint64_t>(1, opts_.read_ahead_bytes / opts_.chunk_size));
+
+  auto shared = std::make_shared<ReadShared>();
+  std::deque<std::shared_ptr<Fetch>> ahead;  // In chunk order.
+  std::vector<std::shared_ptr<char[]>> spare;  // Buffers to reuse.
+  size_t next = 0;
+  auto schedule = [&] {
+    while (ahead.size() < window && next < wanted.size()) {
+      auto f = std::make_shared<Fetch>();
+      f->ref = m.chunks(wanted[next].first);
+      ++next;
+      if (!spare.empty()) {
+        f->buf = std::move(spare.back());
+        spare.pop_back();
+      } else {
+        f->buf = std::shared_ptr<char[]>(new char[largest]);
+      }
+      ahead.push_back(f);
+      pools_->io.Submit([this, f, shared] {
+        std::vector<BadCopy> bad;
+        absl::Status s = FetchInto(f->ref, f->buf.get(), &bad);
+        absl::MutexLock lock(&shared->mu);
+        f->status = std::move(s);
+        f->bad = std::move(bad);
+        f->done = true;
+        shared->cv.SignalAll();
+      });
     }
-    chunk_start = chunk_end;
+  };
+  // Outstanding fetches finish in the background if we return early; they
+  // own their buffers.
+  schedule();
+  for (size_t k = 0; k < wanted.size(); ++k) {
+    std::shared_ptr<Fetch> f = ahead.front();
+    ahead.pop_front();
+    {
+      absl::MutexLock lock(&shared->mu);
+      while (!f->done) shared->cv.Wait(&shared->mu);
+    }
+    if (report != nullptr) {
+      for (BadCopy& b : f->bad) report->bad_copies.push_back(std::move(b));
+    }
+    if (!f->status.ok()) return f->status;
+    schedule();  // Keep the window full while this chunk is handed on.
+    const uint64_t chunk_start = wanted[k].second;
+    const uint64_t chunk_end = chunk_start + f->ref.size();
+    const uint64_t lo = std::max(offset, chunk_start) - chunk_start;
+    const uint64_t hi = std::min(end, chunk_end) - chunk_start;
+    absl::Status s = sink(absl::string_view(f->buf.get() + lo, hi - lo));
+    if (!s.ok()) return s;
+    spare.push_back(std::move(f->buf));
   }
   return absl::OkStatus();
 }

@@ -60,8 +60,11 @@ class BlobClientTest : public ::testing::Test {
     BlobClientOptions opts;
     opts.chunk_size = kChunk;
     opts.rpc_timeout = absl::Seconds(30);
+    ShardInfo info;
+    info.id = "shard-t";
     client_ = std::make_unique<BlobClient>(
-        std::vector<Shard>{{"shard-t", channel_}}, opts);
+        std::vector<Shard>{{info, NewGrpcShardConnection("shard-t", channel_)}},
+        opts);
   }
 
   // Writes `data` through a LayerWriter in writes of `step` bytes.

@@ -1,43 +1,55 @@
 #include "blobstore/blob_service.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
 #include "blobstore/errors.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::blob {
 namespace {
 
-void SetError(const absl::Status& status, berth::Error* error) {
-  *error = ToError(status);
-}
+constexpr uint32_t kDefaultListLimit = 1000;
+constexpr uint32_t kMaxListLimit = 10000;
 
 }  // namespace
+
+grpc::Status BlobService::Answer(const absl::Status& status, const char* rpc,
+                                 berth::Error* error) const {
+  if (status.ok()) return grpc::Status::OK;
+  if (ReasonOf(status) != berth::STORAGE_ERROR) {
+    *error = ToError(status);
+    return grpc::Status::OK;
+  }
+  spdlog::error("{} on shard {}: {}", rpc, shard_id_, status.ToString());
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      absl::StrCat("shard ", shard_id_, ": ", rpc, ": ",
+                                   status.message()));
+}
 
 grpc::Status BlobService::PutChunk(grpc::ServerContext* context,
                                    grpc::ServerReader<PutChunkRequest>* reader,
                                    PutChunkResponse* response) {
   PutChunkRequest request;
   if (!reader->Read(&request) || !request.has_header()) {
-    SetError(MakeError(berth::INVALID_ARGUMENT,
-                       "PutChunk: the first message must be the header"),
-             response->mutable_error());
-    return grpc::Status::OK;
+    return Answer(MakeError(berth::INVALID_ARGUMENT,
+                            "PutChunk: the first message must be the header"),
+                  "PutChunk", response->mutable_error());
   }
   const PutChunkHeader header = request.header();
   auto writer = store_->BeginWrite(header.digest(), header.size());
   if (!writer.ok()) {
-    SetError(writer.status(), response->mutable_error());
-    return grpc::Status::OK;
+    return Answer(writer.status(), "PutChunk", response->mutable_error());
   }
   while (reader->Read(&request)) {
     if (!request.has_data()) {
-      SetError(MakeError(berth::INVALID_ARGUMENT,
-                         "PutChunk: only data may follow the header"),
-               response->mutable_error());
-      return grpc::Status::OK;  // The writer's destructor drops the temp file.
+      // The writer's destructor drops the temp file.
+      return Answer(MakeError(berth::INVALID_ARGUMENT,
+                              "PutChunk: only data may follow the header"),
+                    "PutChunk", response->mutable_error());
     }
     if (absl::Status s = (*writer)->Append(request.data()); !s.ok()) {
-      SetError(s, response->mutable_error());
-      return grpc::Status::OK;
+      return Answer(s, "PutChunk", response->mutable_error());
     }
   }
   // A cancelled stream also ends Read(); never commit what it left behind.
@@ -48,8 +60,7 @@ grpc::Status BlobService::PutChunk(grpc::ServerContext* context,
   if (!present.ok()) {
     spdlog::warn("PutChunk {} (request {}) refused: {}", header.digest(),
                  header.request_id(), present.status().ToString());
-    SetError(present.status(), response->mutable_error());
-    return grpc::Status::OK;
+    return Answer(present.status(), "PutChunk", response->mutable_error());
   }
   response->set_already_present(*present);
   spdlog::debug("PutChunk {} ({} bytes, request {}){}", header.digest(),
@@ -85,12 +96,8 @@ grpc::Status BlobService::GetChunk(
     // An error ends the stream; an empty range still reports the size.
     GetChunkResponse last;
     if (!sent_any) last.set_chunk_size(chunk_size);
-    if (!s.ok()) {
-      if (ReasonOf(s) == berth::STORAGE_ERROR) {
-        spdlog::error("GetChunk {}: {}", request->digest(), s.ToString());
-      }
-      SetError(s, last.mutable_error());
-    }
+    grpc::Status g = Answer(s, "GetChunk", last.mutable_error());
+    if (!g.ok()) return g;
     writer->Write(last);
   }
   return grpc::Status::OK;
@@ -103,9 +110,72 @@ grpc::Status BlobService::StatChunk(grpc::ServerContext* context,
   if (size.ok()) {
     response->set_present(true);
     response->set_size(*size);
-  } else if (ReasonOf(size.status()) != berth::CHUNK_NOT_FOUND) {
-    SetError(size.status(), response->mutable_error());
+    return grpc::Status::OK;
   }
+  if (ReasonOf(size.status()) == berth::CHUNK_NOT_FOUND) {
+    return grpc::Status::OK;
+  }
+  return Answer(size.status(), "StatChunk", response->mutable_error());
+}
+
+grpc::Status BlobService::ListChunks(grpc::ServerContext* context,
+                                     const ListChunksRequest* request,
+                                     ListChunksResponse* response) {
+  uint32_t limit = request->limit() == 0 ? kDefaultListLimit
+                                         : std::min(request->limit(),
+                                                    kMaxListLimit);
+  auto page = store_->List(request->start_after(), limit);
+  if (!page.ok()) {
+    return Answer(page.status(), "ListChunks", response->mutable_error());
+  }
+  for (const ChunkEntry& e : *page) {
+    ChunkInfo* info = response->add_chunks();
+    info->set_digest(e.digest);
+    info->set_size(e.size);
+    info->set_mtime_unix_nanos(e.mtime_unix_nanos);
+  }
+  if (page->size() == limit) response->set_next_start_after(page->back().digest);
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobService::DeleteChunk(grpc::ServerContext* context,
+                                      const DeleteChunkRequest* request,
+                                      DeleteChunkResponse* response) {
+  absl::StatusOr<bool> deleted = store_->Delete(
+      request->digest(), request->unless_modified_after_unix_nanos());
+  if (!deleted.ok()) {
+    return Answer(deleted.status(), "DeleteChunk", response->mutable_error());
+  }
+  response->set_kept(!*deleted);
+  if (*deleted) {
+    spdlog::info("shard {}: deleted chunk {}", shard_id_, request->digest());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobService::VerifyChunk(grpc::ServerContext* context,
+                                      const VerifyChunkRequest* request,
+                                      VerifyChunkResponse* response) {
+  auto result = store_->Verify(request->digest(), request->quarantine());
+  if (!result.ok()) {
+    return Answer(result.status(), "VerifyChunk", response->mutable_error());
+  }
+  response->set_good(result->good);
+  response->set_size(result->size);
+  response->set_actual_digest(result->actual_digest);
+  response->set_quarantined(result->quarantined);
+  return grpc::Status::OK;
+}
+
+grpc::Status BlobService::Capacity(grpc::ServerContext* context,
+                                   const CapacityRequest* request,
+                                   CapacityResponse* response) {
+  auto c = store_->Capacity();
+  if (!c.ok()) return Answer(c.status(), "Capacity", response->mutable_error());
+  response->set_total_bytes(c->total_bytes);
+  response->set_free_bytes(c->free_bytes);
+  response->set_used_bytes(c->used_bytes);
+  response->set_chunk_count(c->chunk_count);
   return grpc::Status::OK;
 }
 

@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<BlobServer>> BlobServer::Start(
   std::unique_ptr<BlobServer> server(new BlobServer());
   server->shard_id_ = options.shard_id;
   server->store_ = std::move(*store);
-  server->service_ = std::make_unique<BlobService>(server->store_.get());
+  server->service_ = std::make_unique<BlobService>(server->store_.get(),
+                                                  options.shard_id);
 
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second blobd bind

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "blobstore/errors.h"
+#include "blobstore/fs_util.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::blob {
@@ -26,45 +27,6 @@ absl::Status FsError(const std::error_code& ec, absl::string_view what) {
                     what);
 }
 
-absl::Status CheckDigest(absl::string_view digest) {
-  if (IsSha256Hex(digest)) return absl::OkStatus();
-  return MakeError(
-      berth::INVALID_ARGUMENT,
-      absl::StrCat("'", digest,
-                   "' is not a 64-character lowercase hex sha256"));
-}
-
-// Makes `path`'s directory entries (files renamed or created in it) durable.
-absl::Status FsyncDir(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, absl::StrCat("open ", path));
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoError(err, absl::StrCat("fsync ", path));
-  return absl::OkStatus();
-}
-
-// mkdir that tolerates an existing directory; a new one is made durable in
-// its parent so a renamed chunk below it cannot vanish in a crash.
-absl::Status MakeDir(const std::string& parent, const std::string& path) {
-  if (mkdir(path.c_str(), 0755) == 0) return FsyncDir(parent);
-  if (errno == EEXIST) return absl::OkStatus();
-  return ErrnoError(errno, absl::StrCat("mkdir ", path));
-}
-
-class ScopedFd {
- public:
-  explicit ScopedFd(int fd) : fd_(fd) {}
-  ~ScopedFd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 std::string ChunkPath(absl::string_view dir, absl::string_view digest) {
@@ -74,11 +36,12 @@ std::string ChunkPath(absl::string_view dir, absl::string_view digest) {
 
 // ---- ChunkWriter ----
 
-ChunkWriter::ChunkWriter(std::string dir, std::string digest, uint64_t size,
-                         std::string temp_path, int fd)
-    : dir_(std::move(dir)),
+ChunkWriter::ChunkWriter(ChunkStore* store, std::string digest, uint64_t size,
+                         bool verify, std::string temp_path, int fd)
+    : store_(store),
       digest_(std::move(digest)),
       size_(size),
+      verify_(verify),
       temp_path_(std::move(temp_path)),
       fd_(fd) {}
 
@@ -108,7 +71,7 @@ absl::Status ChunkWriter::Append(absl::string_view piece) {
         absl::StrCat("chunk ", digest_, ": more than the declared ", size_,
                      " bytes"));
   }
-  hasher_.Update(piece);
+  if (verify_) hasher_.Update(piece);
   const char* p = piece.data();
   size_t left = piece.size();
   while (left > 0) {
@@ -135,18 +98,31 @@ absl::StatusOr<bool> ChunkWriter::Commit() {
                      absl::StrCat("chunk ", digest_, ": received ", received_,
                                   " bytes, declared ", size_));
   }
-  std::string actual = hasher_.HexDigest();
-  if (actual != digest_) {
-    Abort();
-    return MakeError(
-        berth::CHUNK_DIGEST_MISMATCH,
-        absl::StrCat("chunk bytes hash to ", actual, ", not ", digest_));
+  if (verify_) {
+    std::string actual = hasher_.HexDigest();
+    if (actual != digest_) {
+      Abort();
+      return MakeError(
+          berth::CHUNK_DIGEST_MISMATCH,
+          absl::StrCat("chunk bytes hash to ", actual, ", not ", digest_));
+    }
   }
-  const std::string final_path = ChunkPath(dir_, digest_);
+  const std::string& dir = store_->dir();
+  const std::string final_path = ChunkPath(dir, digest_);
+  // Same name, same verified bytes: the stored copy will do. Refresh its
+  // mtime so a sweep's grace period protects the upload that reuses it.
+  auto already_present = [&]() -> absl::StatusOr<bool> {
+    Abort();
+    if (utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0) != 0 &&
+        errno != ENOENT) {
+      return ErrnoError(errno, absl::StrCat("touch ", final_path));
+    }
+    return true;
+  };
   struct stat st;
   if (stat(final_path.c_str(), &st) == 0) {
-    Abort();  // Same name, same verified bytes: the stored copy will do.
-    return true;
+    absl::MutexLock lock(&store_->NameLock(digest_));
+    if (stat(final_path.c_str(), &st) == 0) return already_present();
   }
   // fdatasync covers the bytes and the file size, all a reader needs.
   if (fdatasync(fd_) != 0) {
@@ -161,7 +137,7 @@ absl::StatusOr<bool> ChunkWriter::Commit() {
     Abort();
     return ErrnoError(err, absl::StrCat("close ", final_path));
   }
-  const std::string chunks = absl::StrCat(dir_, "/chunks");
+  const std::string chunks = absl::StrCat(dir, "/chunks");
   const std::string d1 = absl::StrCat(chunks, "/", digest_.substr(0, 2));
   const std::string d2 = absl::StrCat(d1, "/", digest_.substr(2, 2));
   absl::Status s = MakeDir(chunks, d1);
@@ -170,13 +146,19 @@ absl::StatusOr<bool> ChunkWriter::Commit() {
     Abort();
     return s;
   }
-  // Atomic: a concurrent writer of the same chunk renames identical bytes.
-  if (rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    int err = errno;
-    Abort();
-    return ErrnoError(err, absl::StrCat("rename into ", final_path));
+  // link() fails with EEXIST if a concurrent writer of the same chunk got
+  // there first: exactly one write creates the file.
+  {
+    absl::MutexLock lock(&store_->NameLock(digest_));
+    if (link(temp_path_.c_str(), final_path.c_str()) != 0) {
+      int err = errno;
+      if (err == EEXIST) return already_present();
+      Abort();
+      return ErrnoError(err, absl::StrCat("link into ", final_path));
+    }
+    store_->Added(size_);
   }
-  temp_path_.clear();
+  Abort();  // Removes the temp name; the chunk keeps its own.
   // The chunk is in place; an error here means its durability is unknown,
   // so the write is not acknowledged (a retry finds it already present).
   if (absl::Status s2 = FsyncDir(d2); !s2.ok()) return s2;
@@ -193,7 +175,7 @@ ChunkStore::~ChunkStore() { close(lock_fd_); }  // Releases the flock.
 absl::StatusOr<std::unique_ptr<ChunkStore>> ChunkStore::Open(
     const std::string& dir) {
   std::error_code ec;
-  for (const char* sub : {"chunks", "tmp"}) {
+  for (const char* sub : {"chunks", "tmp", "quarantine"}) {
     fs::create_directories(fs::path(dir) / sub, ec);
     if (ec) {
       return FsError(ec, absl::StrCat("cannot create ", dir, "/", sub));
@@ -212,7 +194,7 @@ absl::StatusOr<std::unique_ptr<ChunkStore>> ChunkStore::Open(
     return ErrnoError(err, absl::StrCat("flock ", lock_path));
   }
   std::unique_ptr<ChunkStore> store(new ChunkStore(dir, lock_fd));
-  // chunks/ and tmp/ may be new: make their entries durable once, here.
+  // The subdirectories may be new: make their entries durable once, here.
   if (absl::Status s = FsyncDir(dir); !s.ok()) return s;
 
   // With the lock held no writer can own these: they are left by a crash.
@@ -229,11 +211,12 @@ absl::StatusOr<std::unique_ptr<ChunkStore>> ChunkStore::Open(
     spdlog::info("chunk store {}: removed {} leftover temp file(s)", dir,
                  removed);
   }
+  if (absl::Status s = store->CountChunks(); !s.ok()) return s;
   return store;
 }
 
 absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::BeginWrite(
-    absl::string_view digest, uint64_t size) {
+    absl::string_view digest, uint64_t size, bool verify) {
   if (absl::Status s = CheckDigest(digest); !s.ok()) return s;
   if (size > kMaxChunkSize) {
     return MakeError(berth::INVALID_ARGUMENT,
@@ -245,8 +228,8 @@ absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::BeginWrite(
   buf.push_back('\0');
   int fd = mkostemp(buf.data(), O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, absl::StrCat("create ", temp));
-  return std::unique_ptr<ChunkWriter>(
-      new ChunkWriter(dir_, std::string(digest), size, buf.data(), fd));
+  return std::unique_ptr<ChunkWriter>(new ChunkWriter(
+      this, std::string(digest), size, verify, buf.data(), fd));
 }
 
 absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
@@ -294,6 +277,46 @@ absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
     if (absl::Status s = sink(absl::string_view(buf.get(), n)); !s.ok()) {
       return s;
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChunkStore::ReadInto(
+    absl::string_view digest, uint64_t size, char* dst,
+    const std::function<void(const char*, size_t)>& on_piece) const {
+  if (absl::Status s = CheckDigest(digest); !s.ok()) return s;
+  const std::string path = ChunkPath(dir_, digest);
+  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) {
+      return MakeError(berth::CHUNK_NOT_FOUND,
+                       absl::StrCat("chunk ", digest, " not found"));
+    }
+    return ErrnoError(errno, absl::StrCat("open ", path));
+  }
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) {
+    return ErrnoError(errno, absl::StrCat("stat ", path));
+  }
+  if (static_cast<uint64_t>(st.st_size) != size) {
+    return MakeError(berth::CHUNK_SIZE_MISMATCH,
+                     absl::StrCat(path, " has ", st.st_size,
+                                  " bytes, expected ", size));
+  }
+  uint64_t pos = 0;
+  while (pos < size) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceSize, size - pos));
+    ssize_t n = pread(fd.get(), dst + pos, want, static_cast<off_t>(pos));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, absl::StrCat("read ", path));
+    }
+    if (n == 0) {
+      return MakeError(berth::CHUNK_SIZE_MISMATCH,
+                       absl::StrCat(path, " ended early at byte ", pos));
+    }
+    on_piece(dst + pos, static_cast<size_t>(n));
+    pos += static_cast<uint64_t>(n);
   }
   return absl::OkStatus();
 }

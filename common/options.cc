@@ -1,6 +1,12 @@
 #include "common/options.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <system_error>
@@ -42,6 +48,37 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
   }
   hp.port = static_cast<uint16_t>(port);
   return hp;
+}
+
+absl::Status CheckListenable(const HostPort& address) {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+  if (inet_pton(AF_INET, address.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(address.port);
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, address.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(address.port);
+    len = sizeof(*v6);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot listen on ", address.ToString(), ": not an IP address"));
+  }
+  int fd = socket(storage.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) return absl::InternalError(std::strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&storage), len);
+  int err = errno;
+  close(fd);
+  if (rc != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address.ToString(), ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status EnsureDataDir(const std::string& dir) {

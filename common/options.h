@@ -30,6 +30,10 @@ struct HostPort {
 // Parses "host:port" (port 0..65535; "[::1]:80" for IPv6).
 absl::StatusOr<HostPort> ParseHostPort(const std::string& text);
 
+// Checks that `address` can be bound now (bind and release a TCP socket),
+// so a server fails with one clear line before it starts anything else.
+absl::Status CheckListenable(const HostPort& address);
+
 // Creates `dir` (and parents) if needed and checks that it is a writable
 // directory.
 absl::Status EnsureDataDir(const std::string& dir);

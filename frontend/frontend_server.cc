@@ -23,30 +23,66 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
   app->add_option("--max-connections", options->max_connections,
                   "concurrent HTTP connections")
       ->capture_default_str();
+  app->add_option("--max-layer-size", options->max_layer_size,
+                  "largest layer accepted, bytes (0 = unlimited)")
+      ->capture_default_str();
+  app->add_option("--max-uploads", options->max_uploads,
+                  "concurrent layer uploads (more get 503)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--header-timeout", options->header_timeout_s,
+                  "seconds to receive a request header (408 after)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--idle-timeout", options->idle_timeout_s,
+                  "seconds an idle keep-alive connection stays open")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--io-timeout", options->io_timeout_s,
+                  "seconds a body read or response write may stall")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--drain-timeout", options->drain_timeout_s,
+                  "seconds in-flight requests get to finish on SIGTERM")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--admin-listen", options->admin_listen,
+                  "address of /metrics, /healthz, /readyz (empty = off)")
+      ->capture_default_str();
   if (!cluster) return;
   app->add_option("--metadata", options->metadata, "metad gRPC host:port")
       ->capture_default_str();
   app->add_option("--blobd", options->blobd,
-                  "blob shards, comma-separated id=host:port")
+                  "blob shards, comma-separated "
+                  "id=host:port[@zone[:weight[:state]]]")
       ->capture_default_str();
+  app->add_option("--replicas", options->replicas,
+                  "copies of each chunk (R)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+  app->add_option("--write-quorum", options->write_quorum,
+                  "shards that must ack each chunk (W <= R)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+  app->add_option("--zone", options->zone,
+                  "this frontend's zone; reads prefer same-zone shards");
 }
 
 absl::StatusOr<std::vector<blob::Shard>> DialShards(const std::string& spec) {
+  auto map = blob::ParseShardMap(spec);
+  if (!map.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--blobd: ", map.status().message()));
+  }
   std::vector<blob::Shard> shards;
-  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
-    auto hp = ParseHostPort(kv.second);
-    if (kv.first.empty() || !hp.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--blobd item '", item, "' is not id=host:port"));
-    }
+  for (blob::ShardInfo& info : *map) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
-    shards.push_back({kv.first, grpc::CreateCustomChannel(
-                                    hp->ToString(),
-                                    grpc::InsecureChannelCredentials(), args)});
+    auto channel = grpc::CreateCustomChannel(
+        info.address, grpc::InsecureChannelCredentials(), args);
+    auto conn = blob::NewGrpcShardConnection(info.id, std::move(channel));
+    shards.push_back({std::move(info), std::move(conn)});
   }
-  if (shards.empty()) return absl::InvalidArgumentError("--blobd is empty");
   return shards;
 }
 
@@ -57,29 +93,81 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
   std::unique_ptr<FrontendServer> server(new FrontendServer());
   server->metadata_ =
       std::make_unique<meta::MetadataClient>(std::move(metadata_channel));
+  if (options.write_quorum > options.replicas) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--write-quorum ", options.write_quorum,
+                     " exceeds --replicas ", options.replicas));
+  }
   blob::BlobClientOptions blob_options;
   blob_options.chunk_size = options.chunk_size;
+  blob_options.replicas = options.replicas;
+  blob_options.write_quorum = options.write_quorum;
+  blob_options.zone = options.zone;
   server->blobs_ =
       std::make_unique<blob::BlobClient>(std::move(shards), blob_options);
+  if (server->blobs_->replicas() < static_cast<size_t>(options.replicas)) {
+    spdlog::warn("only {} active blob shard(s): storing {} cop(ies) per "
+                 "chunk, write quorum {}",
+                 server->blobs_->replicas(), server->blobs_->replicas(),
+                 server->blobs_->write_quorum());
+  }
+  if (server->blobs_->replicas() == 0) {
+    return absl::InvalidArgumentError("--blobd has no active shard");
+  }
   RegistryOptions registry_options;
   registry_options.public_endpoint = options.public_endpoint;
   registry_options.max_json_size = options.max_json_size;
+  registry_options.max_layer_size = options.max_layer_size;
+  registry_options.max_uploads = options.max_uploads;
+  registry_options.metrics = &server->metrics_;
   server->registry_ = std::make_unique<Registry>(
       registry_options, server->metadata_.get(), server->blobs_.get());
   HttpServerOptions http_options;
   http_options.listen = options.listen;
   http_options.max_connections = options.max_connections;
+  http_options.header_timeout = absl::Seconds(options.header_timeout_s);
+  http_options.idle_timeout = absl::Seconds(options.idle_timeout_s);
+  http_options.io_timeout = absl::Seconds(options.io_timeout_s);
+  http_options.drain_timeout = absl::Seconds(options.drain_timeout_s);
+  http_options.metrics = &server->metrics_;
+  if (!options.admin_listen.empty()) {
+    FrontendServer* self = server.get();
+    server->admin_handler_ = std::make_unique<AdminHandler>(
+        &server->metrics_, [self] { return self->Ready(); });
+    HttpServerOptions admin_options;
+    admin_options.listen = options.admin_listen;
+    admin_options.max_connections = 64;
+    admin_options.access_log = false;
+    auto admin = HttpServer::Start(admin_options, server->admin_handler_.get());
+    if (!admin.ok()) return admin.status();
+    server->admin_ = std::move(*admin);
+  }
   auto http = HttpServer::Start(http_options, server->registry_.get());
   if (!http.ok()) return http.status();
   server->http_ = std::move(*http);
-  spdlog::info("frontend serving HTTP on {}", options.listen);
+  spdlog::info("frontend serving HTTP on {}{}", options.listen,
+               options.admin_listen.empty()
+                   ? ""
+                   : absl::StrCat(", admin on ", options.admin_listen));
   return server;
+}
+
+absl::Status FrontendServer::Ready() {
+  // A linearizable read succeeds only through a replica that is caught up
+  // with the log (an unknown image id is a fine answer).
+  meta::GetImageRequest probe;
+  probe.set_id(std::string(64, '0'));
+  auto response = metadata_->GetImage(probe);
+  if (!response.ok()) return response.status();
+  return absl::OkStatus();
 }
 
 FrontendServer::~FrontendServer() { Shutdown(); }
 
 void FrontendServer::Shutdown() {
+  // Drain the registry port first; the admin port answers until the end.
   if (http_) http_->Shutdown();
+  if (admin_) admin_->Shutdown();
 }
 
 }  // namespace berth::frontend

@@ -11,6 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "blobstore/blob_client.h"
+#include "frontend/admin.h"
 #include "frontend/http_server.h"
 #include "frontend/registry.h"
 #include "metadata/metadata_client.h"
@@ -23,15 +24,26 @@ struct FrontendOptions {
   uint64_t chunk_size = 8 << 20;
   size_t max_json_size = 1 << 20;
   size_t max_connections = 1024;
+  uint64_t max_layer_size = 0;        // 0 = unlimited
+  int max_uploads = 64;
+  int header_timeout_s = 30;
+  int idle_timeout_s = 60;
+  int io_timeout_s = 60;
+  int drain_timeout_s = 30;
+  std::string admin_listen;           // /metrics /healthz /readyz; "" = off
   // Only for `berth frontend`:
   std::string metadata = "127.0.0.1:5001";
-  std::string blobd = "shard-1=127.0.0.1:5002";  // id=host:port[,...]
+  // id=host:port[@zone[:weight[:state]]][,...] (blob::ParseShardMap)
+  std::string blobd = "shard-1=127.0.0.1:5002";
+  int replicas = 3;       // copies per chunk (clamped to active shards)
+  int write_quorum = 2;   // acks per chunk before an upload may succeed
+  std::string zone;       // this frontend's zone: reads prefer it
 };
 
 // `cluster` adds --metadata and --blobd (berth frontend).
 void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster);
 
-// Parses --blobd ("id=host:port,...") and dials each shard.
+// Parses --blobd (blob::ParseShardMap syntax) and dials each shard.
 absl::StatusOr<std::vector<blob::Shard>> DialShards(const std::string& spec);
 
 class FrontendServer {
@@ -46,10 +58,15 @@ class FrontendServer {
 
  private:
   FrontendServer() = default;
+  absl::Status Ready();
+
+  Metrics metrics_;
   std::unique_ptr<meta::MetadataClient> metadata_;
   std::unique_ptr<blob::BlobClient> blobs_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<AdminHandler> admin_handler_;
+  std::unique_ptr<HttpServer> admin_;
 };
 
 }  // namespace berth::frontend

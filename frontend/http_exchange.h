@@ -33,13 +33,19 @@ class HttpExchange {
   virtual std::optional<std::string> header(absl::string_view name) const = 0;
   // The declared Content-Length, if the request has one.
   virtual std::optional<uint64_t> content_length() const = 0;
+  // This request's id (the client's X-Request-Id if sane, else random);
+  // echoed in the response and written to the access log.
+  virtual const std::string& request_id() const = 0;
+  // Names the endpoint for metrics and the access log (default "other").
+  virtual void set_route_label(const std::string& label) = 0;
 
   // Reads the whole body. RESOURCE_EXHAUSTED if it exceeds `limit` bytes
   // (then the connection is not reused), other errors on a broken body.
   virtual absl::StatusOr<std::string> ReadBody(size_t limit) = 0;
 
   // Streams the body to `sink` piece by piece until its end. An error from
-  // `sink` stops reading and is returned; a cut-off body is DATA_LOSS.
+  // `sink` stops reading and is returned; a cut-off body is DATA_LOSS; a
+  // client that stalls longer than the body timeout is DEADLINE_EXCEEDED.
   virtual absl::Status StreamBody(
       const std::function<absl::Status(absl::string_view)>& sink) = 0;
 

@@ -2,17 +2,20 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
 #include <limits>
+#include <map>
 #include <mutex>
-#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/options.h"
+#include "common/random.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::frontend {
@@ -25,18 +28,61 @@ using tcp = asio::ip::tcp;
 
 constexpr size_t kPiece = 256 * 1024;
 
+// What a connection thread is blocked on, for the watchdog and the drain.
+enum class Phase { kIdle, kHeader, kBody, kHandler, kWrite };
+
+// Shared by a connection thread (writer of phase/deadline) and the
+// watchdog/Shutdown (readers, under the server mutex for phase changes that
+// matter to draining).
+struct Conn {
+  int fd = -1;
+  std::atomic<Phase> phase{Phase::kIdle};
+  std::atomic<int64_t> deadline_ns{0};  // 0 = none
+  std::atomic<bool> timed_out{false};
+
+  void Arm(Phase p, absl::Duration d) {
+    phase = p;
+    deadline_ns = absl::ToUnixNanos(absl::Now() + d);
+  }
+  void Disarm(Phase p) {
+    phase = p;
+    deadline_ns = 0;
+  }
+};
+
+bool SaneRequestId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+      return false;
+  }
+  return true;
+}
+
 class Exchange final : public HttpExchange {
  public:
   Exchange(tcp::socket& socket, beast::flat_buffer& buffer,
-           http::request_parser<http::buffer_body>& parser)
+           http::request_parser<http::buffer_body>& parser, Conn* conn,
+           const HttpServerOptions& options, bool draining)
       : socket_(socket),
         buffer_(buffer),
         parser_(parser),
+        conn_(conn),
+        options_(options),
         method_(parser.get().method_string()),
-        target_(parser.get().target()) {}
+        target_(parser.get().target()),
+        close_(draining) {
+    auto it = parser_.get().find("X-Request-Id");
+    std::string client_id =
+        it == parser_.get().end() ? "" : std::string(it->value());
+    request_id_ = SaneRequestId(client_id) ? client_id : RandomHex(8);
+  }
 
   const std::string& method() const override { return method_; }
   const std::string& target() const override { return target_; }
+  const std::string& request_id() const override { return request_id_; }
+  void set_route_label(const std::string& label) override { route_ = label; }
+  const std::string& route() const { return route_; }
 
   std::optional<std::string> header(absl::string_view name) const override {
     auto it = parser_.get().find(beast::string_view(name.data(), name.size()));
@@ -75,14 +121,20 @@ class Exchange final : public HttpExchange {
       parser_.get().body().data = piece.get();
       parser_.get().body().size = kPiece;
       beast::error_code ec;
+      conn_->Arm(Phase::kBody, options_.io_timeout);
       http::read(socket_, buffer_, parser_, ec);
+      conn_->Disarm(Phase::kHandler);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         close_ = true;
+        if (conn_->timed_out) {
+          return absl::DeadlineExceededError("request body stalled");
+        }
         return absl::DataLossError(
             absl::StrCat("request body cut off: ", ec.message()));
       }
       size_t n = kPiece - parser_.get().body().size;
+      bytes_in_ += n;
       if (n == 0) continue;
       absl::Status st = sink(absl::string_view(piece.get(), n));
       if (!st.ok()) {
@@ -101,8 +153,12 @@ class Exchange final : public HttpExchange {
     res.content_length(body.size());
     if (!IsHead()) res.body() = std::move(body);
     res.keep_alive(KeepAlive());
+    status_ = status;
     beast::error_code ec;
-    http::write(socket_, res, ec);
+    conn_->Arm(Phase::kWrite, options_.io_timeout);
+    size_t n = http::write(socket_, res, ec);
+    conn_->Disarm(Phase::kHandler);
+    bytes_out_ += n;
     if (ec) close_ = true;
     responded_ = true;
   }
@@ -117,9 +173,12 @@ class Exchange final : public HttpExchange {
     SetHeaders(res, headers);
     res.content_length(length);
     res.keep_alive(KeepAlive());
+    status_ = status;
     http::response_serializer<http::empty_body> sr{res};
     beast::error_code ec;
-    http::write_header(socket_, sr, ec);
+    conn_->Arm(Phase::kWrite, options_.io_timeout);
+    bytes_out_ += http::write_header(socket_, sr, ec);
+    conn_->Disarm(Phase::kHandler);
     responded_ = true;
     if (ec) {
       close_ = true;
@@ -132,20 +191,26 @@ class Exchange final : public HttpExchange {
       if (sent + piece.size() > length) {
         return absl::InternalError("producer wrote past Content-Length");
       }
+      conn_->Arm(Phase::kWrite, options_.io_timeout);
       asio::write(socket_, asio::buffer(piece.data(), piece.size()), ec);
+      conn_->Disarm(Phase::kHandler);
       if (ec) return absl::UnavailableError(ec.message());
       sent += piece.size();
+      bytes_out_ += piece.size();
       return absl::OkStatus();
     });
     if (!st.ok() || sent != length) {
-      spdlog::warn("{} {}: response body ended after {} of {} bytes: {}",
-                   method_, target_, sent, length, st.ToString());
+      spdlog::warn("{} {} id={}: response body ended after {} of {} bytes: {}",
+                   method_, target_, request_id_, sent, length, st.ToString());
       close_ = true;
     }
   }
 
   bool responded() const { return responded_; }
   bool close() const { return close_; }
+  int status() const { return status_; }
+  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_; }
 
   // Reads and drops a small unread body so the connection can be reused.
   void DrainBody() {
@@ -166,6 +231,7 @@ class Exchange final : public HttpExchange {
   template <class Response>
   void SetHeaders(Response& res, const HeaderList& headers) {
     res.set(http::field::server, "berth");
+    res.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : headers) res.insert(name, value);
     // An unread body would be parsed as the next request.
     if (!parser_.is_done() && !continue_sent_) close_ = true;
@@ -186,11 +252,18 @@ class Exchange final : public HttpExchange {
   tcp::socket& socket_;
   beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body>& parser_;
+  Conn* const conn_;
+  const HttpServerOptions& options_;
   std::string method_;
   std::string target_;
+  std::string request_id_;
+  std::string route_ = "other";
   bool responded_ = false;
   bool close_ = false;
   bool continue_sent_ = false;
+  int status_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
 };
 
 void WriteSimpleError(tcp::socket& socket, http::status status,
@@ -208,7 +281,18 @@ void WriteSimpleError(tcp::socket& socket, http::status status,
 class BeastServer final : public HttpServer {
  public:
   BeastServer(const HttpServerOptions& options, HttpHandler* handler)
-      : options_(options), handler_(handler), acceptor_(ioc_) {}
+      : options_(options), handler_(handler), acceptor_(ioc_) {
+    if (Metrics* m = options_.metrics) {
+      connections_ = m->GetGauge("berth_http_connections",
+                                 "Open HTTP connections.");
+      bytes_in_ = m->GetCounter("berth_http_received_bytes_total",
+                                "Request body bytes received.");
+      bytes_out_ = m->GetCounter("berth_http_sent_bytes_total",
+                                 "Response bytes sent (headers included).");
+      timeouts_ = m->GetCounter("berth_http_timeouts_total",
+                                "Connections closed by a read/write timeout.");
+    }
+  }
 
   ~BeastServer() override { Shutdown(); }
 
@@ -233,6 +317,7 @@ class BeastServer final : public HttpServer {
     }
     port_ = acceptor_.local_endpoint().port();
     accept_thread_ = std::thread([this] { AcceptLoop(); });
+    watchdog_ = std::thread([this] { Watchdog(); });
     return absl::OkStatus();
   }
 
@@ -241,15 +326,28 @@ class BeastServer final : public HttpServer {
   void Shutdown() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
+      if (draining_) return;
+      draining_ = true;
       // shutdown(2) wakes a thread blocked in accept/read on these sockets.
       if (acceptor_.is_open()) ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
-      for (int fd : live_fds_) ::shutdown(fd, SHUT_RDWR);
+      for (auto& [id, conn] : conns_) {
+        if (conn->phase == Phase::kIdle) ::shutdown(conn->fd, SHUT_RD);
+      }
     }
     if (accept_thread_.joinable()) accept_thread_.join();
     std::unique_lock<std::mutex> lock(mu_);
-    idle_.wait(lock, [this] { return live_fds_.empty(); });
+    if (!idle_.wait_for(lock, absl::ToChronoMilliseconds(options_.drain_timeout),
+                        [this] { return conns_.empty(); })) {
+      spdlog::warn("{} connections still busy after the drain timeout; "
+                   "closing them",
+                   conns_.size());
+      for (auto& [id, conn] : conns_) ::shutdown(conn->fd, SHUT_RDWR);
+      idle_.wait(lock, [this] { return conns_.empty(); });
+    }
+    stop_watchdog_ = true;
+    watchdog_cv_.notify_all();
+    lock.unlock();
+    if (watchdog_.joinable()) watchdog_.join();
   }
 
  private:
@@ -259,32 +357,75 @@ class BeastServer final : public HttpServer {
       beast::error_code ec;
       acceptor_.accept(socket, ec);
       std::unique_lock<std::mutex> lock(mu_);
-      if (stopping_) return;
+      if (draining_) return;
       if (ec) continue;
-      if (live_fds_.size() >= options_.max_connections) {
+      if (conns_.size() >= options_.max_connections) {
         lock.unlock();
         WriteSimpleError(socket, http::status::service_unavailable,
                          "Too many connections");
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      live_fds_.insert(socket.native_handle());
-      std::thread([this, s = std::move(socket)]() mutable {
-        Serve(s);
+      auto conn = std::make_shared<Conn>();
+      conn->fd = socket.native_handle();
+      uint64_t id = next_id_++;
+      conns_[id] = conn;
+      if (connections_) connections_->Add(1);
+      std::thread([this, id, conn, s = std::move(socket)]() mutable {
+        Serve(s, conn.get());
+        std::lock_guard<std::mutex> lock(mu_);
+        conns_.erase(id);
+        if (connections_) connections_->Add(-1);
+        beast::error_code ec;
+        s.close(ec);
+        if (conns_.empty()) idle_.notify_all();
       }).detach();
     }
   }
 
+  // Wakes every 100 ms and shuts down sockets whose deadline passed.
+  void Watchdog() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_watchdog_) {
+      watchdog_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      const int64_t now = absl::ToUnixNanos(absl::Now());
+      for (auto& [id, conn] : conns_) {
+        int64_t deadline = conn->deadline_ns;
+        if (deadline == 0 || now < deadline || conn->timed_out) continue;
+        conn->timed_out = true;
+        if (timeouts_) timeouts_->Add();
+        // Reads: SHUT_RD lets us still answer 408; writes: nothing to save.
+        ::shutdown(conn->fd,
+                   conn->phase == Phase::kWrite ? SHUT_RDWR : SHUT_RD);
+      }
+    }
+  }
+
+  // Marks the connection idle unless the server is draining.
+  bool BeginIdle(Conn* conn, bool first) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (draining_) return false;
+    conn->Arm(Phase::kIdle,
+              first ? options_.header_timeout : options_.idle_timeout);
+    return true;
+  }
+
   // Runs on the connection's own thread; owns `socket` until it returns.
-  void Serve(tcp::socket& socket) {
+  void Serve(tcp::socket& socket, Conn* conn) {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (bool first = true;; first = false) {
+      if (!BeginIdle(conn, first)) break;
       http::request_parser<http::buffer_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
       // Handlers enforce their own limits (json 1 MiB, layers unlimited).
       parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       beast::error_code ec;
-      http::read_header(socket, buffer, parser, ec);
+      http::read_some(socket, buffer, parser, ec);  // first bytes: idle
+      if (!ec && !parser.is_header_done()) {
+        conn->Arm(Phase::kHeader, options_.header_timeout);
+        http::read_header(socket, buffer, parser, ec);
+      }
+      conn->Disarm(Phase::kHandler);
       // Body bytes that arrived with the header wait in `buffer`.
       if (ec == http::error::need_buffer) ec = {};
       if (ec == http::error::header_limit) {
@@ -293,31 +434,61 @@ class BeastServer final : public HttpServer {
                          "Request header fields too large");
         break;
       }
+      if (ec && conn->timed_out && parser.got_some()) {
+        WriteSimpleError(socket, http::status::request_timeout,
+                         "Request timeout");
+        break;
+      }
       if (ec == http::error::end_of_stream || ec == asio::error::eof ||
           ec == asio::error::connection_reset || ec == asio::error::shut_down ||
-          ec == asio::error::operation_aborted) {
+          ec == asio::error::operation_aborted || conn->timed_out ||
+          (ec && !parser.got_some())) {
         break;
       }
       if (ec) {
-        spdlog::debug("bad request header: {}", ec.message());
         WriteSimpleError(socket, http::status::bad_request, "Bad request");
         break;
       }
-      Exchange exchange(socket, buffer, parser);
+      const absl::Time start = absl::Now();
+      bool draining;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        draining = draining_;
+      }
+      Exchange exchange(socket, buffer, parser, conn, options_, draining);
       handler_->Handle(exchange);
       if (!exchange.responded()) {
         exchange.Respond(500, {{"Content-Type", "application/json"}},
                          "{\"error\": \"Internal error\"}");
       }
       exchange.DrainBody();
-      if (exchange.close() || !parser.keep_alive()) break;
+      Record(exchange, absl::Now() - start);
+      if (exchange.close() || !parser.keep_alive() || conn->timed_out) break;
     }
     beast::error_code ec;
     socket.shutdown(tcp::socket::shutdown_send, ec);
-    std::lock_guard<std::mutex> lock(mu_);
-    live_fds_.erase(socket.native_handle());
-    socket.close(ec);
-    if (live_fds_.empty()) idle_.notify_all();
+  }
+
+  void Record(const Exchange& ex, absl::Duration took) {
+    if (options_.access_log) {
+      spdlog::info("{} {} {} in={} out={} {:.1f}ms id={}", ex.method(),
+                   ex.target(), ex.status(), ex.bytes_in(), ex.bytes_out(),
+                   absl::ToDoubleMilliseconds(took), ex.request_id());
+    }
+    if (Metrics* m = options_.metrics) {
+      Labels labels = {{"route", ex.route()},
+                       {"method", ex.method()},
+                       {"status", absl::StrCat(ex.status())}};
+      m->GetCounter("berth_http_requests_total", "HTTP requests answered.",
+                    labels)
+          ->Add();
+      m->GetHistogram("berth_http_request_duration_seconds",
+                      "Time from request header to the end of the answer.",
+                      {{"route", ex.route()}})
+          ->Observe(absl::ToDoubleSeconds(took));
+      bytes_in_->Add(ex.bytes_in());
+      bytes_out_->Add(ex.bytes_out());
+    }
   }
 
   const HttpServerOptions options_;
@@ -326,11 +497,19 @@ class BeastServer final : public HttpServer {
   tcp::acceptor acceptor_;
   int port_ = 0;
   std::thread accept_thread_;
+  std::thread watchdog_;
+  Gauge* connections_ = nullptr;
+  Counter* bytes_in_ = nullptr;
+  Counter* bytes_out_ = nullptr;
+  Counter* timeouts_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable idle_;
-  bool stopping_ = false;       // guarded by mu_
-  std::set<int> live_fds_;      // guarded by mu_
+  std::condition_variable watchdog_cv_;
+  bool draining_ = false;                             // guarded by mu_
+  bool stop_watchdog_ = false;                        // guarded by mu_
+  uint64_t next_id_ = 0;                              // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Conn>> conns_;   // guarded by mu_
 };
 
 }  // namespace

@@ -3,9 +3,11 @@
 // HttpExchange; nothing buffers a whole upload.
 //
 // Threads: the acceptor thread owns the listening socket; each connection
-// thread owns its socket, parser and buffers and runs the handler. The
-// server object owns the registry of live connections (guarded by mu_), so
-// Shutdown() can wake every blocked read and wait for the threads to end.
+// thread owns its socket, parser and buffers and runs the handler; a
+// watchdog thread enforces the timeouts by shutting down the socket of a
+// connection whose deadline passed (which wakes its blocked read or write).
+// The server owns the registry of live connections (guarded by a mutex), so
+// Shutdown() can drain them and wait for their threads.
 #ifndef BERTH_FRONTEND_HTTP_SERVER_H_
 #define BERTH_FRONTEND_HTTP_SERVER_H_
 
@@ -14,6 +16,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
 #include "frontend/http_exchange.h"
 
 namespace berth::frontend {
@@ -22,6 +26,20 @@ struct HttpServerOptions {
   std::string listen = "127.0.0.1:5000";
   size_t max_connections = 1024;
   size_t header_limit = 64 * 1024;  // larger request headers get 431
+  // A request header must arrive within this (408 if it started, silent
+  // close if nothing came).
+  absl::Duration header_timeout = absl::Seconds(30);
+  // Keep-alive connections waiting for their next request close after this.
+  absl::Duration idle_timeout = absl::Seconds(60);
+  // A body read or a response write that makes no progress for this long
+  // fails (a slow client cannot pin a connection).
+  absl::Duration io_timeout = absl::Seconds(60);
+  // On Shutdown(), in-flight requests get this long to finish.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  // Optional; request counts, latency, bytes, connections.
+  Metrics* metrics = nullptr;
+  // Writes one access-log line per request at info level.
+  bool access_log = true;
 };
 
 class HttpServer {
@@ -32,7 +50,9 @@ class HttpServer {
   virtual ~HttpServer() = default;
 
   virtual int port() const = 0;
-  // Stops accepting, wakes every connection and waits for their threads.
+  // Stops accepting, closes idle connections, lets in-flight requests
+  // finish (up to drain_timeout), then closes the rest and waits for every
+  // connection thread.
   virtual void Shutdown() = 0;
 };
 

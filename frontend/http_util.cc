@@ -53,6 +53,44 @@ std::optional<ByteRange> ParseRange(const std::string& header) {
   return r;
 }
 
+namespace {
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(absl::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size() &&
+               HexValue(in[i + 1]) >= 0 && HexValue(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 +
+                                      HexValue(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::map<std::string, std::string> ParseQuery(const std::string& query) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    size_t eq = part.find('=');
+    std::string key = PercentDecode(part.substr(0, eq));
+    std::string value =
+        eq == absl::string_view::npos ? "" : PercentDecode(part.substr(eq + 1));
+    out.emplace(std::move(key), std::move(value));
+  }
+  return out;
+}
+
 std::string TagMetadataJson(const std::string& user_agent, int64_t now_unix) {
   nlohmann::json meta = nlohmann::json::object();
   static const std::regex kPair(R"(([^\s/]+)/([^\s/]+))");

@@ -4,6 +4,7 @@
 #define BERTH_FRONTEND_HTTP_UTIL_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,10 @@ struct ByteRange {
 // Parses "bytes=<first>-[<last>]". Anything else (several ranges,
 // suffix ranges, junk) is nullopt: the caller then answers the whole body.
 std::optional<ByteRange> ParseRange(const std::string& header);
+
+// Parses "a=1&b=x%20y" (percent-decoding, '+' as space); the first value
+// of a repeated key wins.
+std::map<std::string, std::string> ParseQuery(const std::string& query);
 
 // Tag metadata (spec §2.5.5) from a User-Agent and the time of the PUT.
 std::string TagMetadataJson(const std::string& user_agent, int64_t now_unix);

@@ -9,7 +9,10 @@
 #include <cstddef>
 #include <string>
 
+#include <atomic>
+
 #include "blobstore/blob_client.h"
+#include "common/metrics.h"
 #include "frontend/http_exchange.h"
 #include "frontend/routes.h"
 #include "metadata/metadata_client.h"
@@ -21,6 +24,9 @@ struct RegistryOptions {
   // host[:port] sent in X-Docker-Endpoints; empty = the request's Host.
   std::string public_endpoint;
   size_t max_json_size = 1 << 20;
+  uint64_t max_layer_size = 0;  // 0 = unlimited (spec §7.9)
+  int max_uploads = 64;         // concurrent layer uploads; more get 503
+  Metrics* metrics = nullptr;   // optional
 };
 
 class Registry final : public HttpHandler {
@@ -38,6 +44,11 @@ class Registry final : public HttpHandler {
   void GetTag(HttpExchange& ex, const Route& r);
   void PutTag(HttpExchange& ex, const Route& r);
   void GetTagJson(HttpExchange& ex, const Route& r, const std::string& tag);
+  void GetRepositoryJson(HttpExchange& ex, const Route& r);
+  void DeleteTag(HttpExchange& ex, const Route& r);
+  void DeleteRepository(HttpExchange& ex, const Route& r);
+  void Properties(HttpExchange& ex, const Route& r);
+  void Search(HttpExchange& ex, const Route& r);
   void Users(HttpExchange& ex, const Route& r);
   // Image endpoints (registry_images.cc).
   void PutImageJson(HttpExchange& ex, const Route& r);
@@ -46,6 +57,7 @@ class Registry final : public HttpHandler {
   void PutLayer(HttpExchange& ex, const Route& r);
   void GetLayer(HttpExchange& ex, const Route& r);
   void PutChecksum(HttpExchange& ex, const Route& r);
+  void GetFiles(HttpExchange& ex, const Route& r);
 
   // Loads a complete image for a read endpoint; answers the error itself
   // and returns false when the image is missing or unfinished.
@@ -57,7 +69,14 @@ class Registry final : public HttpHandler {
   const RegistryOptions options_;
   meta::MetadataClient* const metadata_;
   blob::BlobClient* const blobs_;
+  std::atomic<int> uploads_in_flight_{0};
+  Gauge* uploads_gauge_ = nullptr;
+  Counter* layer_bytes_in_ = nullptr;
+  Counter* layer_bytes_out_ = nullptr;
 };
+
+// The route label used in metrics and the access log.
+const char* EndpointName(Endpoint endpoint);
 
 // Answers `status` with {"error": message} and the no-cache headers.
 void ReplyError(HttpExchange& ex, int status, const std::string& message);

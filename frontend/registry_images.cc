@@ -6,6 +6,9 @@
 #include "frontend/http_util.h"
 #include "frontend/names.h"
 #include "frontend/registry.h"
+#include "frontend/tar/file_list.h"
+#include "frontend/tar/layer_inspector.h"
+#include "frontend/tar/tarsum.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
@@ -134,20 +137,57 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r) {
   if (image.state() == meta::COMPLETE) {
     return ReplyError(ex, 409, "Image already exists");
   }
+  if (options_.max_layer_size > 0 &&
+      ex.content_length().value_or(0) > options_.max_layer_size) {
+    return ReplyError(ex, 413, "Layer too large");
+  }
+  // A bounded number of uploads at once; the rest retry later.
+  if (uploads_in_flight_.fetch_add(1) >= options_.max_uploads) {
+    uploads_in_flight_.fetch_sub(1);
+    HeaderList headers = NoCacheHeaders();
+    headers.emplace_back("Retry-After", "5");
+    return ex.Respond(503, headers,
+                      ErrorBody("Too many concurrent uploads, retry later"));
+  }
+  if (uploads_gauge_) uploads_gauge_->Add(1);
+  struct Release {
+    Registry* self;
+    ~Release() {
+      self->uploads_in_flight_.fetch_sub(1);
+      if (self->uploads_gauge_) self->uploads_gauge_->Add(-1);
+    }
+  } release{this};
   // Payload checksum (spec §3.1): sha256(json + "\n" + layer as sent).
   Sha256 payload;
   payload.Update(image.json());
   payload.Update("\n");
   std::unique_ptr<blob::LayerWriter> writer =
       blobs_->NewLayerWriter(RandomHex(16));
+  // TarSum v0 runs on the inspector's own thread and gives up rather than
+  // hold the upload back (spec §3.2.9).
+  tar::TarSum tarsum(tar::TarSum::Version::kV0, image.json());
+  tar::LayerInspector inspector(&tarsum);
   absl::Status blob_error;
+  uint64_t received = 0;
+  bool too_large = false;
   absl::Status st = ex.StreamBody([&](absl::string_view piece) {
+    received += piece.size();
+    if (options_.max_layer_size > 0 && received > options_.max_layer_size) {
+      too_large = true;
+      return absl::ResourceExhaustedError("layer too large");
+    }
+    if (layer_bytes_in_) layer_bytes_in_->Add(piece.size());
     payload.Update(piece);
+    inspector.FeedLossy(piece);
     blob_error = writer->Write(piece);
     return blob_error;
   });
   if (!st.ok()) {
     writer->Abort();
+    if (too_large) return ReplyError(ex, 413, "Layer too large");
+    if (absl::IsDeadlineExceeded(st)) {
+      return ReplyError(ex, 408, "Request timeout");
+    }
     if (!blob_error.ok()) return ReplyUnavailable(ex, blob_error);
     // The client's body broke off: nothing is published.
     spdlog::info("layer upload of {} cut off: {}", r.image_id, st.ToString());
@@ -161,6 +201,11 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r) {
   commit->set_json_sha256(image.json_sha256());
   *commit->mutable_layer() = std::move(*manifest);
   commit->set_payload_checksum("sha256:" + payload.HexDigest());
+  if (absl::Status tar_st = inspector.Finish(); tar_st.ok()) {
+    commit->set_computed_tarsum(tarsum.Result());
+  } else {
+    spdlog::debug("no TarSum for {}: {}", r.image_id, tar_st.ToString());
+  }
   auto result = metadata_->Execute(command);
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
   switch (result->error().reason()) {
@@ -228,8 +273,35 @@ void Registry::GetLayer(HttpExchange& ex, const Route& r) {
   // Every chunk is verified by the blob client before its bytes are sent.
   ex.RespondStream(status, headers, length, [&](const auto& send) {
     if (length == 0) return absl::OkStatus();
-    return blobs_->ReadLayer(image.layer(), first, length, send);
+    return blobs_->ReadLayer(image.layer(), first, length,
+                             [&](absl::string_view piece) {
+                               if (layer_bytes_out_) {
+                                 layer_bytes_out_->Add(piece.size());
+                               }
+                               return send(piece);
+                             });
   });
+}
+
+void Registry::GetFiles(HttpExchange& ex, const Route& r) {
+  meta::ImageRecord image;
+  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
+  if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
+  tar::FileList files;
+  tar::LayerInspector inspector(&files);
+  absl::Status read = blobs_->ReadLayer(
+      image.layer(), 0, 0, [&](absl::string_view piece) {
+        return inspector.FeedBlocking(piece)
+                   ? absl::OkStatus()
+                   : absl::CancelledError("not a tar");
+      });
+  absl::Status parsed = inspector.Finish();
+  if (!read.ok() && !absl::IsCancelled(read)) {
+    return ReplyUnavailable(ex, read);
+  }
+  if (!parsed.ok()) return ReplyError(ex, 400, "Layer format not supported");
+  ex.Respond(200, headers, files.files().dump());
 }
 
 }  // namespace berth::frontend

@@ -1,5 +1,10 @@
 // Index and repository endpoints (spec §2.4, §2.5).
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
 #include "frontend/http_util.h"
@@ -181,6 +186,125 @@ void Registry::PutTag(HttpExchange& ex, const Route& r) {
     return ReplyError(ex, 400, result->error().message());
   }
   ReplyJson(ex, 200, "true");
+}
+
+void Registry::DeleteTag(HttpExchange& ex, const Route& r) {
+  meta::Command command;
+  command.mutable_delete_tag()->set_repository(FullName(r));
+  command.mutable_delete_tag()->set_tag(r.tag);
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  if (result->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Tag not found: " + r.tag);
+  }
+  ReplyJson(ex, 200, "true");
+}
+
+void Registry::DeleteRepository(HttpExchange& ex, const Route& r) {
+  // auth = none: the registry form of spec §2.5.6 (§2.4.5 [project]).
+  meta::Command command;
+  command.mutable_delete_repository()->set_name(FullName(r));
+  auto result = metadata_->Execute(command);
+  if (!result.ok()) return ReplyUnavailable(ex, result.status());
+  if (result->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Repository not found");
+  }
+  ReplyJson(ex, 200, "true");
+}
+
+void Registry::GetRepositoryJson(HttpExchange& ex, const Route& r) {
+  meta::GetRepositoryRequest request;
+  request.set_name(FullName(r));
+  auto response = metadata_->GetRepository(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  const std::string& metadata = response->repository().metadata();
+  if (response->error().reason() != REASON_UNSPECIFIED || metadata.empty()) {
+    return ReplyJson(ex, 200, DefaultTagMetadataJson());
+  }
+  ReplyJson(ex, 200, metadata);
+}
+
+void Registry::Properties(HttpExchange& ex, const Route& r) {
+  if (ex.method() == "PUT") {
+    absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
+    if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
+    auto json = nlohmann::json::parse(*body, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) {
+      return ReplyError(ex, 400, "Invalid data");
+    }
+    auto access = json.find("access");
+    if (access == json.end() || !access->is_string() ||
+        (*access != "public" && *access != "private")) {
+      return ReplyError(ex, 400, "Invalid data");
+    }
+    meta::Command command;
+    auto* set = command.mutable_set_repository_properties();
+    set->set_name(FullName(r));
+    set->set_create(true);
+    set->set_has_private(true);
+    set->set_is_private(*access == "private");
+    auto result = metadata_->Execute(command);
+    if (!result.ok()) return ReplyUnavailable(ex, result.status());
+    if (result->error().reason() != REASON_UNSPECIFIED) {
+      return ReplyError(ex, 400, result->error().message());
+    }
+    return ReplyJson(ex, 200, "true");
+  }
+  meta::GetRepositoryRequest request;
+  request.set_name(FullName(r));
+  auto response = metadata_->GetRepository(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  if (response->error().reason() != REASON_UNSPECIFIED) {
+    return ReplyError(ex, 404, "Repository not found");
+  }
+  nlohmann::json out = {
+      {"access", response->repository().is_private() ? "private" : "public"}};
+  ReplyJson(ex, 200, out.dump());
+}
+
+void Registry::Search(HttpExchange& ex, const Route& r) {
+  std::map<std::string, std::string> query = ParseQuery(r.query);
+  auto number = [&](const char* key, int fallback, int lo, int hi,
+                    int* out) -> bool {
+    auto it = query.find(key);
+    if (it == query.end() || it->second.empty()) {
+      *out = fallback;
+      return true;
+    }
+    return absl::SimpleAtoi(it->second, out) && *out >= lo && *out <= hi;
+  };
+  int n = 25, page = 1;
+  if (!number("n", 25, 1, 100, &n) ||
+      !number("page", 1, 1, 1 << 30, &page)) {
+    return ReplyError(ex, 400, "Invalid parameter");
+  }
+  meta::SearchRequest request;
+  request.set_query(query.count("q") ? query["q"] : "");
+  request.set_page(static_cast<uint32_t>(page));
+  request.set_n(static_cast<uint32_t>(n));
+  request.set_admin(true);  // auth = none: every repository is readable
+  auto response = metadata_->Search(request);
+  if (!response.ok()) return ReplyUnavailable(ex, response.status());
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& result : response->results()) {
+    absl::string_view name = result.name();
+    bool official = absl::ConsumePrefix(&name, "library/");
+    results.push_back({{"name", std::string(name)},
+                       {"description", result.description()},
+                       {"star_count", 0},
+                       {"is_official", official},
+                       {"is_trusted", false},
+                       {"is_automated", false}});
+  }
+  const uint64_t total = response->total();
+  const uint64_t pages = std::max<uint64_t>(1, (total + n - 1) / n);
+  nlohmann::json out = {{"query", request.query()},
+                        {"num_results", total},
+                        {"num_pages", pages},
+                        {"page", absl::StrCat(page)},
+                        {"page_size", n},
+                        {"results", results}};
+  ReplyJson(ex, 200, out.dump());
 }
 
 }  // namespace berth::frontend

@@ -10,162 +10,24 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "metadata/etcd_internal.h"
 #include "proto/etcd/rpc.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::meta {
 namespace {
 
-// How long one unary call waits for a not-yet-connected channel before it
-// moves on to the next endpoint (bounded by the call's own deadline).
-constexpr absl::Duration kConnectWait = absl::Seconds(1);
+using namespace etcd_internal;  // NOLINT: this file's own helpers
+
+// Set on the tail thread to the EtcdLog that owns it, so StopTailing and
+// StartTailing can recognize calls made from inside a callback.
+thread_local const void* t_tail_owner = nullptr;
 // Backoff between watch attempts of the tail thread.
 constexpr absl::Duration kMinBackoff = absl::Milliseconds(50);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(2);
 // Watch responses carry whole entries; etcd's default request limit is
 // 1.5 MiB, but a non-fragmented batch may be larger.
 constexpr int kMaxReceiveBytes = 64 << 20;
-
-// etcd's error strings (etcdserver/api/v3rpc/rpctypes/error.go).
-constexpr char kNoSpace[] = "etcdserver: mvcc: database space exceeded";
-constexpr char kNoLeader[] = "etcdserver: no leader";
-constexpr char kTooLarge[] = "etcdserver: request is too large";
-
-// Set on the tail thread to the EtcdLog that owns it, so StopTailing and
-// StartTailing can recognize calls made from inside a callback.
-thread_local const void* t_tail_owner = nullptr;
-
-// etcd rejects a request carrying this metadata with "no leader" before
-// handling it (v3rpc's unary interceptor), and cancels such a watch when
-// the member loses its leader; clientv3.WithRequireLeader sends it.
-void RequireLeader(grpc::ClientContext* ctx) {
-  ctx->AddMetadata("hasleader", "true");
-}
-
-bool IsNoLeader(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE &&
-         absl::StrContains(s.error_message(), kNoLeader);
-}
-
-// Errors after which a read may be repeated on another endpoint.
-bool IsTransient(const grpc::Status& s) {
-  switch (s.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::UNKNOWN:
-    case grpc::StatusCode::CANCELLED:
-    case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::INTERNAL:
-      return true;
-    default:
-      return false;
-  }
-}
-
-absl::Status MapError(const grpc::Status& s, const std::string& target,
-                      const char* what) {
-  std::string msg =
-      absl::StrFormat("etcd %s on %s failed: %s (grpc code %d)", what, target,
-                      s.error_message(), static_cast<int>(s.error_code()));
-  if (absl::StrContains(s.error_message(), kNoSpace)) {
-    spdlog::error(
-        "etcd is out of space (NOSPACE alarm) on {}: the Berth log cannot "
-        "grow. Trim the log (compact), defragment every member, then disarm "
-        "the alarm (etcdctl alarm disarm). {}",
-        target, msg);
-    return absl::ResourceExhaustedError(msg);
-  }
-  if (absl::StrContains(s.error_message(), kTooLarge)) {
-    return absl::InvalidArgumentError(msg);
-  }
-  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return absl::DeadlineExceededError(msg);
-  }
-  return absl::UnavailableError(msg);
-}
-
-std::string StripScheme(std::string endpoint) {
-  for (const char* prefix : {"http://", "dns:///"}) {
-    if (absl::StartsWith(endpoint, prefix)) {
-      endpoint = endpoint.substr(strlen(prefix));
-    }
-  }
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  return endpoint;
-}
-
-// Waits until `channel` is connected or `until` passes (a past `until`
-// only checks; it still asks an idle channel to connect).
-bool WaitConnected(grpc::Channel* channel, absl::Time until) {
-  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-  while (state != GRPC_CHANNEL_READY) {
-    if (state == GRPC_CHANNEL_SHUTDOWN || absl::Now() >= until) return false;
-    if (!channel->WaitForStateChange(state, absl::ToChronoTime(until))) {
-      return false;
-    }
-    state = channel->GetState(/*try_to_connect=*/true);
-  }
-  return true;
-}
-
-}  // namespace
-
-struct EtcdLog::Endpoint {
-  std::string target;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<etcdserverpb::KV::Stub> kv;
-  std::unique_ptr<etcdserverpb::Watch::Stub> watch;
-};
-
-namespace {
-
-// Runs `rpc` against the endpoints of `endpoints`, starting at `*preferred`,
-// until one answers or `deadline` passes. `rpc` is only issued on connected
-// channels. A sent request is repeated elsewhere only if `idempotent` (reads)
-// or if etcd refused it with "no leader" before handling it.
-template <typename Endpoint, typename Rpc>
-absl::Status CallWithFailover(
-    const std::vector<std::unique_ptr<Endpoint>>& endpoints,
-    std::atomic<size_t>* preferred, absl::Time deadline, bool idempotent,
-    const char* what, Rpc rpc) {
-  const size_t n = endpoints.size();
-  const size_t start = preferred->load() % n;
-  absl::Status last_error;
-  for (int pass = 0;; ++pass) {
-    for (size_t k = 0; k < n; ++k) {
-      const size_t i = (start + k) % n;
-      Endpoint& ep = *endpoints[i];
-      // First pass: only channels that are connected already. Later
-      // passes: give each channel a moment to connect.
-      absl::Time until = pass == 0
-                             ? absl::InfinitePast()
-                             : std::min(deadline, absl::Now() + kConnectWait);
-      if (!WaitConnected(ep.channel.get(), until)) continue;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(absl::ToChronoTime(deadline));
-      RequireLeader(&ctx);
-      grpc::Status s = rpc(ep, &ctx);
-      if (s.ok()) {
-        preferred->store(i);
-        return absl::OkStatus();
-      }
-      last_error = MapError(s, ep.target, what);
-      bool retry = IsNoLeader(s) || (idempotent && IsTransient(s));
-      if (!retry || absl::Now() >= deadline) return last_error;
-      spdlog::debug("{}; trying the next etcd endpoint",
-                    std::string(last_error.message()));
-    }
-    if (absl::Now() >= deadline) break;
-  }
-  if (!last_error.ok()) return last_error;
-  std::vector<std::string> targets;
-  for (const auto& ep : endpoints) targets.push_back(ep->target);
-  return absl::UnavailableError(
-      absl::StrCat("etcd ", what,
-                   ": no etcd endpoint reachable before the "
-                   "deadline (",
-                   absl::StrJoin(targets, ", "), ")"));
-}
 
 }  // namespace
 
@@ -209,6 +71,8 @@ absl::StatusOr<std::unique_ptr<EtcdLog>> EtcdLog::Create(
         ep->target, grpc::InsecureChannelCredentials(), args);
     ep->kv = etcdserverpb::KV::NewStub(ep->channel);
     ep->watch = etcdserverpb::Watch::NewStub(ep->channel);
+    ep->lease = etcdserverpb::Lease::NewStub(ep->channel);
+    ep->maintenance = etcdserverpb::Maintenance::NewStub(ep->channel);
     log->endpoints_.push_back(std::move(ep));
   }
   return log;

@@ -61,6 +61,20 @@ class ClientContext;
 
 namespace berth::meta {
 
+// One etcd member's status as seen through its own endpoint.
+struct EtcdMemberInfo {
+  std::string endpoint;
+  bool reachable = false;
+  std::string error;
+  uint64_t member_id = 0;
+  uint64_t leader = 0;
+  std::string version;
+  int64_t db_size = 0;
+  int64_t db_size_in_use = 0;
+  uint64_t raft_index = 0;
+  std::vector<std::string> alarms;  // "NOSPACE", "CORRUPT" (cluster-wide)
+};
+
 struct EtcdLogOptions {
   // etcd client endpoints, "host:port" (an "http://" prefix is accepted).
   std::vector<std::string> endpoints;
@@ -88,6 +102,30 @@ class EtcdLog : public Log {
       uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
       std::function<void(const absl::Status&)> on_error) override;
   void StopTailing() override;
+
+  // ---- Maintenance and membership keys (etcd_maintenance.cc). All are
+  // thread-safe and bounded by rpc_timeout. ----
+
+  // Status of every endpoint, each asked directly (no failover).
+  std::vector<EtcdMemberInfo> MemberStatuses();
+  // Compacts etcd's history below `revision`. OK when it already was.
+  absl::Status Compact(uint64_t revision);
+  // Defragments the member behind endpoint `index` (blocks that member
+  // while it runs; call members one after another).
+  absl::Status Defragment(size_t index);
+  size_t endpoint_count() const { return endpoints_.size(); }
+  // Deactivates every active NOSPACE alarm. OK when there is none.
+  absl::Status DisarmNoSpace();
+  // Leases and plain keys for replica registration.
+  absl::StatusOr<int64_t> GrantLease(int64_t ttl_seconds);
+  // NOT_FOUND when the lease has expired.
+  absl::Status KeepAlive(int64_t lease);
+  absl::Status RevokeLease(int64_t lease);
+  absl::Status PutKey(const std::string& key, const std::string& value,
+                      int64_t lease);
+  // Every key with `prefix`, linearizably, in key order.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RangePrefix(
+      const std::string& prefix);
 
  private:
   struct Endpoint;  // Channel and stubs; defined in etcd_log.cc.

@@ -1,18 +1,29 @@
-// Client library of the metadata tier: what frontends (and later berthctl)
-// use to reach a metadata replica over gRPC. Thread-safe; one instance is
-// shared by all request threads of a frontend.
+// Client library of the metadata tier: what frontends and berthctl use to
+// reach metadata replicas over gRPC. Thread-safe; one instance is shared by
+// all request threads of a frontend.
 //
-// Domain errors come back inside the response (`error().reason()`); an
-// error Status means the call could not be answered (UNAVAILABLE: the
-// outcome of a write is unknown, never a guess).
+// Several replicas: every call has a deadline (call_timeout per attempt);
+// on UNAVAILABLE (replica down, bootstrapping, etcd unreachable: outcome
+// unknown) it is retried on the next replica after a backoff (50 ms
+// doubling to 1 s), `attempts` times in all. Writes keep their request id
+// across attempts, so a retry returns the first outcome, never a second
+// application.
+//
+// Domain errors come back inside the response (`error().reason()`, mapped
+// to HTTP codes by HttpStatusForReason); an error Status means the call
+// could not be answered: UNAVAILABLE (a write's outcome is unknown, never
+// a guess; HTTP 503).
 #ifndef BERTH_METADATA_METADATA_CLIENT_H_
 #define BERTH_METADATA_METADATA_CLIENT_H_
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proto/admin.pb.h"
 #include "proto/metadata.pb.h"
 
 namespace grpc {
@@ -22,15 +33,29 @@ class Channel;
 namespace berth::meta {
 
 struct MetadataClientOptions {
-  absl::Duration call_timeout = absl::Seconds(30);
-  int attempts = 3;  // per call, same request id on every attempt
+  absl::Duration call_timeout = absl::Seconds(30);  // deadline per attempt
+  int attempts = 4;  // in all, over the replicas; at least replicas + 1
+  absl::Duration initial_backoff = absl::Milliseconds(50);
+  absl::Duration max_backoff = absl::Seconds(1);
 };
+
+// The HTTP status a frontend answers for a domain error (0 = success).
+int HttpStatusForReason(Reason reason);
 
 class MetadataClient {
  public:
-  MetadataClient(std::shared_ptr<grpc::Channel> channel,
-                 MetadataClientOptions options = {});
+  // One channel (which may itself balance over several replicas, see
+  // DialMetadata) or one channel per replica.
+  explicit MetadataClient(std::shared_ptr<grpc::Channel> channel,
+                          MetadataClientOptions options = {});
+  explicit MetadataClient(std::vector<std::shared_ptr<grpc::Channel>> channels,
+                          MetadataClientOptions options = {});
   ~MetadataClient();
+
+  // "host:port,host:port,...": one channel per replica. INVALID_ARGUMENT
+  // for a malformed list.
+  static absl::StatusOr<std::unique_ptr<MetadataClient>> Connect(
+      const std::string& addresses, MetadataClientOptions options = {});
 
   // Fills in a fresh request id when `command` has none.
   absl::StatusOr<CommandResult> Execute(Command command);
@@ -38,14 +63,54 @@ class MetadataClient {
   absl::StatusOr<GetRepositoryResponse> GetRepository(
       const GetRepositoryRequest& request);
   absl::StatusOr<GetTagResponse> GetTag(const GetTagRequest& request);
+  absl::StatusOr<SearchResponse> Search(const SearchRequest& request);
+  absl::StatusOr<GetUserResponse> GetUser(const GetUserRequest& request);
+  absl::StatusOr<GetClusterConfigResponse> GetClusterConfig(
+      const GetClusterConfigRequest& request = {});
+  absl::StatusOr<ListChunkRefsResponse> ListChunkRefs(
+      const ListChunkRefsRequest& request);
+
+  // Accounts. The password is hashed here (scrypt, metadata/password.h),
+  // before any command exists: the log never carries it in clear.
+  absl::StatusOr<CommandResult> CreateUser(const std::string& username,
+                                           const std::string& password,
+                                           const std::string& email,
+                                           bool admin, bool active,
+                                           int64_t now_unix);
+  // Empty `password` / `add_email` and unset optionals leave fields alone.
+  absl::StatusOr<CommandResult> UpdateUser(const std::string& username,
+                                           const std::string& password,
+                                           const std::string& add_email,
+                                           std::optional<bool> admin,
+                                           std::optional<bool> active);
+  struct PasswordCheck {
+    bool known = false;    // the user exists
+    bool matches = false;  // and the password is right
+    UserRecord user;       // when known (hash included)
+  };
+  // Linearizable user read; the hash is checked here, not on the replica.
+  absl::StatusOr<PasswordCheck> VerifyPassword(const std::string& username,
+                                               const std::string& password);
+  // Returns the cluster config, storing a fresh random 32-byte token secret
+  // first if none exists (the first proposer's secret wins).
+  absl::StatusOr<ClusterConfig> EnsureTokenSecret();
+
+  // Admin calls to replica `index` (< replica_count()), no failover.
+  size_t replica_count() const;
+  absl::StatusOr<StatusResponse> Status(size_t index);
+  absl::StatusOr<DigestResponse> Digest(size_t index);
+  absl::StatusOr<TrimResponse> Trim(size_t index, bool defragment);
 
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Opens a channel to a metad at "host:port" with Berth's message limits.
-std::shared_ptr<grpc::Channel> DialMetadata(const std::string& address);
+// Opens a channel with Berth's message limits to a metad at "host:port",
+// or to several ("host:port,host:port,..."): then one channel balancing
+// round-robin over all of them (a replica that is down is skipped), which
+// is what a frontend given only one channel uses.
+std::shared_ptr<grpc::Channel> DialMetadata(const std::string& addresses);
 
 }  // namespace berth::meta
 

@@ -1,7 +1,6 @@
 #include "metadata/metadata_service.h"
 
 namespace berth::meta {
-namespace {
 
 grpc::Status ToGrpc(const absl::Status& st) {
   grpc::StatusCode code;
@@ -20,43 +19,74 @@ grpc::Status ToGrpc(const absl::Status& st) {
     case absl::StatusCode::kUnavailable:
       code = grpc::StatusCode::UNAVAILABLE;
       break;
+    case absl::StatusCode::kNotFound:
+      code = grpc::StatusCode::NOT_FOUND;
+      break;
     default:
       code = grpc::StatusCode::INTERNAL;
   }
   return grpc::Status(code, std::string(st.message()));
 }
 
-template <class Response>
-grpc::Status Answer(absl::StatusOr<Response> result, Response* response) {
+MetadataService::MetadataService(Replica* replica)
+    : provider_([replica] {
+        // Non-owning: berth serve owns the replica.
+        return std::shared_ptr<Replica>(std::shared_ptr<Replica>(), replica);
+      }) {}
+
+template <class Request, class Response, class Method>
+grpc::Status MetadataService::Call(const Request& request, Response* response,
+                                   Method method) {
+  std::shared_ptr<Replica> replica = provider_();
+  if (!replica) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "metadata replica is bootstrapping");
+  }
+  absl::StatusOr<Response> result = ((*replica).*method)(request);
   if (!result.ok()) return ToGrpc(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
 
-}  // namespace
-
 grpc::Status MetadataService::Execute(grpc::ServerContext*,
                                       const Command* request,
                                       CommandResult* response) {
-  return Answer(replica_->Execute(*request), response);
+  return Call(*request, response, &Replica::Execute);
 }
-
 grpc::Status MetadataService::GetImage(grpc::ServerContext*,
                                        const GetImageRequest* request,
                                        GetImageResponse* response) {
-  return Answer(replica_->GetImage(*request), response);
+  return Call(*request, response, &Replica::GetImage);
 }
-
 grpc::Status MetadataService::GetRepository(
     grpc::ServerContext*, const GetRepositoryRequest* request,
     GetRepositoryResponse* response) {
-  return Answer(replica_->GetRepository(*request), response);
+  return Call(*request, response, &Replica::GetRepository);
 }
-
 grpc::Status MetadataService::GetTag(grpc::ServerContext*,
                                      const GetTagRequest* request,
                                      GetTagResponse* response) {
-  return Answer(replica_->GetTag(*request), response);
+  return Call(*request, response, &Replica::GetTag);
+}
+grpc::Status MetadataService::Search(grpc::ServerContext*,
+                                     const SearchRequest* request,
+                                     SearchResponse* response) {
+  return Call(*request, response, &Replica::Search);
+}
+grpc::Status MetadataService::GetUser(grpc::ServerContext*,
+                                      const GetUserRequest* request,
+                                      GetUserResponse* response) {
+  return Call(*request, response, &Replica::GetUser);
+}
+grpc::Status MetadataService::GetClusterConfig(
+    grpc::ServerContext*, const GetClusterConfigRequest* request,
+    GetClusterConfigResponse* response) {
+  return Call(*request, response, &Replica::GetClusterConfig);
+}
+grpc::Status MetadataService::ListChunkRefs(
+    grpc::ServerContext*, const ListChunkRefsRequest* request,
+    ListChunkRefsResponse* response) {
+  return Call(*request, response, &Replica::ListChunkRefs);
 }
 
 }  // namespace berth::meta

@@ -1,86 +1,29 @@
+// Replica: start/stop, apply and Execute. Reads: replica_reads.cc.
 #include "metadata/replica.h"
 
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "metadata/state_machine.h"
+#include "metadata/store_view.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::meta {
-namespace {
-
-std::string TagKey(const std::string& repository, const std::string& tag) {
-  return absl::StrCat(repository, std::string(1, '\0'), tag);
-}
-
-template <class Message>
-std::optional<Message> GetProto(const Store& store,
-                                rocksdb::ColumnFamilyHandle* cf,
-                                const std::string& key) {
-  std::string value;
-  rocksdb::Status s = store.db()->Get(rocksdb::ReadOptions(), cf, key, &value);
-  if (!s.ok()) return std::nullopt;  // NotFound, or unreadable: treated alike
-  Message m;
-  if (!m.ParseFromString(value)) return std::nullopt;
-  return m;
-}
-
-// Reads the replica's committed state (apply runs one entry at a time, so
-// it never needs to see its own uncommitted writes).
-class StoreView final : public StateView {
- public:
-  explicit StoreView(const Store& store) : store_(store) {}
-  std::optional<ImageRecord> GetImage(const std::string& id) const override {
-    return GetProto<ImageRecord>(store_, store_.images(), id);
-  }
-  std::optional<RepositoryRecord> GetRepository(
-      const std::string& name) const override {
-    return GetProto<RepositoryRecord>(store_, store_.repositories(), name);
-  }
-  std::optional<TagRecord> GetTag(const std::string& repository,
-                                  const std::string& tag) const override {
-    return GetProto<TagRecord>(store_, store_.tags(), TagKey(repository, tag));
-  }
-
- private:
-  const Store& store_;
-};
-
-class BatchWriter final : public StateWriter {
- public:
-  BatchWriter(const Store& store, rocksdb::WriteBatch* batch)
-      : store_(store), batch_(batch) {}
-  void PutImage(const ImageRecord& image) override {
-    batch_->Put(store_.images(), image.id(), image.SerializeAsString());
-  }
-  void PutRepository(const RepositoryRecord& repository) override {
-    batch_->Put(store_.repositories(), repository.name(),
-                repository.SerializeAsString());
-  }
-  void PutTag(const std::string& repository, const std::string& tag,
-              const TagRecord& record) override {
-    batch_->Put(store_.tags(), TagKey(repository, tag),
-                record.SerializeAsString());
-  }
-
- private:
-  const Store& store_;
-  rocksdb::WriteBatch* batch_;
-};
-
-}  // namespace
 
 Replica::Replica(std::unique_ptr<Store> store, std::unique_ptr<Log> log,
-                 const ReplicaOptions& options)
-    : options_(options), store_(std::move(store)), log_(std::move(log)) {}
+                 ReplicaOptions options)
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      log_(std::move(log)),
+      barrier_([this] { return log_->LastPosition(); }) {}
 
 absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
     std::unique_ptr<Store> store, std::unique_ptr<Log> log,
-    const ReplicaOptions& options) {
+    ReplicaOptions options) {
   absl::StatusOr<uint64_t> applied = store->ReadAppliedPosition();
   if (!applied.ok()) return applied.status();
   std::unique_ptr<Replica> replica(
-      new Replica(std::move(store), std::move(log), options));
+      new Replica(std::move(store), std::move(log), std::move(options)));
   replica->applied_ = *applied;
   Replica* self = replica.get();
   absl::Status st = self->log_->StartTailing(
@@ -88,9 +31,12 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
       [self](const absl::Status& error) {
         spdlog::critical("metadata log delivery stopped at position {}: {}",
                          self->applied(), error.ToString());
-        std::lock_guard<std::mutex> lock(self->mu_);
-        self->tail_error_ = error;
-        self->applied_cv_.notify_all();
+        {
+          std::lock_guard<std::mutex> lock(self->mu_);
+          self->tail_error_ = error;
+          self->applied_cv_.notify_all();
+        }
+        if (self->options_.on_tail_error) self->options_.on_tail_error(error);
       });
   if (!st.ok()) return st;
   spdlog::info("metadata replica started at applied position {}", *applied);
@@ -112,6 +58,27 @@ void Replica::Stop() {
 uint64_t Replica::applied() const {
   std::lock_guard<std::mutex> lock(mu_);
   return applied_;
+}
+
+uint64_t Replica::durable_applied() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return durable_;
+}
+
+absl::Status Replica::tail_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tail_error_;
+}
+
+absl::StatusOr<uint64_t> Replica::SyncDurable() {
+  // Every batch up to `covered` was written before the sync starts, so the
+  // synced WAL holds it.
+  const uint64_t covered = applied();
+  rocksdb::Status s = store_->db()->SyncWAL();
+  if (!s.ok()) return FromRocks(s);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (covered > durable_) durable_ = covered;
+  return durable_;
 }
 
 // Runs on the log's tail thread only.
@@ -156,7 +123,7 @@ absl::Status Replica::ApplyEntry(const LogEntry& entry) {
 
 absl::Status Replica::WaitApplied(uint64_t position) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool reached = applied_cv_.wait_for(
+  applied_cv_.wait_for(
       lock, absl::ToChronoMilliseconds(options_.apply_timeout), [&] {
         return applied_ >= position || stopped_ || !tail_error_.ok();
       });
@@ -167,7 +134,6 @@ absl::Status Replica::WaitApplied(uint64_t position) {
         absl::StrCat("metadata replica cannot follow the log: ",
                      tail_error_.message()));
   }
-  (void)reached;
   return absl::UnavailableError(absl::StrCat(
       "timed out waiting for log position ", position, " (applied ", applied_,
       ")"));
@@ -177,82 +143,51 @@ absl::StatusOr<CommandResult> Replica::Execute(const Command& command) {
   if (command.request_id().empty()) {
     return absl::InvalidArgumentError("command without request id");
   }
-  absl::StatusOr<uint64_t> position = log_->Append(command.SerializeAsString());
-  if (!position.ok()) return position.status();
+  std::string data = command.SerializeAsString();
+  if (data.size() > options_.max_command_bytes) {
+    CommandResult refused;
+    refused.mutable_error()->set_reason(TOO_LARGE);
+    refused.mutable_error()->set_message(
+        absl::StrCat("command of ", data.size(), " bytes exceeds the limit of ",
+                     options_.max_command_bytes, " bytes"));
+    return refused;
+  }
+  absl::StatusOr<uint64_t> position = log_->Append(data);
+  if (!position.ok()) {
+    const absl::Status& st = position.status();
+    if (absl::IsResourceExhausted(st)) {
+      // etcd NOSPACE: nothing was appended, nothing is corrupted; the log
+      // must be trimmed (and the alarm disarmed) before writes resume.
+      return absl::UnavailableError(absl::StrCat(
+          "metadata log is out of space (etcd NOSPACE alarm); writes resume "
+          "after trimming: ",
+          st.message()));
+    }
+    if (absl::IsInvalidArgument(st)) return st;  // definitely not appended
+    return absl::UnavailableError(st.message());
+  }
   absl::Status st = WaitApplied(*position);
   if (!st.ok()) return st;
-  std::optional<CommandResult> result = GetProto<CommandResult>(
-      *store_, store_->results(), command.request_id());
-  if (!result) {
+  std::string bytes;
+  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(),
+                                        store_->results(),
+                                        command.request_id(), &bytes);
+  CommandResult result;
+  if (!s.ok() || !result.ParseFromString(bytes)) {
     return absl::InternalError("applied command left no result");
   }
-  return *result;
+  return result;
 }
 
 absl::Status Replica::Barrier(const ReadOptions& read) {
-  if (read.stale_ok()) return absl::OkStatus();
-  absl::StatusOr<uint64_t> last = log_->LastPosition();
-  if (!last.ok()) return last.status();
+  if (read.stale_ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return absl::UnavailableError("metadata replica stopping");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<uint64_t> last = barrier_.Position();
+  if (!last.ok()) return absl::UnavailableError(last.status().message());
   return WaitApplied(*last);
-}
-
-absl::StatusOr<GetImageResponse> Replica::GetImage(
-    const GetImageRequest& request) {
-  if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
-  GetImageResponse response;
-  std::optional<ImageRecord> image =
-      StoreView(*store_).GetImage(request.id());
-  if (!image) {
-    response.mutable_error()->set_reason(IMAGE_NOT_FOUND);
-    response.mutable_error()->set_message("Image not found");
-    return response;
-  }
-  if (!request.include_json()) image->clear_json();
-  *response.mutable_image() = std::move(*image);
-  return response;
-}
-
-absl::StatusOr<GetRepositoryResponse> Replica::GetRepository(
-    const GetRepositoryRequest& request) {
-  if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
-  GetRepositoryResponse response;
-  std::optional<RepositoryRecord> repo =
-      StoreView(*store_).GetRepository(request.name());
-  if (!repo) {
-    response.mutable_error()->set_reason(REPOSITORY_NOT_FOUND);
-    response.mutable_error()->set_message("Repository not found");
-    return response;
-  }
-  *response.mutable_repository() = std::move(*repo);
-  const std::string prefix = request.name() + std::string(1, '\0');
-  std::unique_ptr<rocksdb::Iterator> it(
-      store_->db()->NewIterator(rocksdb::ReadOptions(), store_->tags()));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-       it->Next()) {
-    TagRecord tag;
-    if (!tag.ParseFromArray(it->value().data(),
-                            static_cast<int>(it->value().size()))) {
-      continue;
-    }
-    (*response.mutable_tags())[it->key().ToString().substr(prefix.size())] =
-        tag.image_id();
-  }
-  return response;
-}
-
-absl::StatusOr<GetTagResponse> Replica::GetTag(const GetTagRequest& request) {
-  if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
-  GetTagResponse response;
-  std::optional<TagRecord> tag =
-      StoreView(*store_).GetTag(request.repository(), request.tag());
-  if (!tag) {
-    response.mutable_error()->set_reason(TAG_NOT_FOUND);
-    response.mutable_error()->set_message("Tag not found");
-    return response;
-  }
-  response.set_image_id(tag->image_id());
-  response.set_tag_metadata(tag->metadata());
-  return response;
 }
 
 }  // namespace berth::meta

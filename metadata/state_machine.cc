@@ -1,3 +1,5 @@
+// Images, repositories and tags. Accounts and cluster config:
+// state_machine_accounts.cc.
 #include "metadata/state_machine.h"
 
 #include "absl/strings/match.h"
@@ -5,14 +7,76 @@
 #include "common/sha256.h"
 
 namespace berth::meta {
+
+using internal::Fail;
+
+std::string TagKey(const std::string& repository, const std::string& tag) {
+  return absl::StrCat(repository, std::string(1, '\0'), tag);
+}
+
+std::string ChunkRefKey(const std::string& digest, const std::string& image) {
+  return absl::StrCat(digest, std::string(1, '\0'), image);
+}
+
 namespace {
 
+template <class Message>
+std::optional<Message> Parse(const std::optional<std::string>& bytes) {
+  if (!bytes) return std::nullopt;
+  Message m;
+  if (!m.ParseFromString(*bytes)) return std::nullopt;
+  return m;
+}
+
+}  // namespace
+
+std::optional<ImageRecord> StateView::GetImage(const std::string& id) const {
+  return Parse<ImageRecord>(Get(Table::kImages, id));
+}
+std::optional<RepositoryRecord> StateView::GetRepository(
+    const std::string& name) const {
+  return Parse<RepositoryRecord>(Get(Table::kRepositories, name));
+}
+std::optional<TagRecord> StateView::GetTag(const std::string& repository,
+                                           const std::string& tag) const {
+  return Parse<TagRecord>(Get(Table::kTags, TagKey(repository, tag)));
+}
+std::optional<UserRecord> StateView::GetUser(
+    const std::string& username) const {
+  return Parse<UserRecord>(Get(Table::kUsers, username));
+}
+ClusterConfig StateView::GetConfig() const {
+  return Parse<ClusterConfig>(Get(Table::kConfig, kConfigKey))
+      .value_or(ClusterConfig());
+}
+
+void StateWriter::PutImage(const ImageRecord& image) {
+  Put(Table::kImages, image.id(), image.SerializeAsString());
+}
+void StateWriter::PutRepository(const RepositoryRecord& repository) {
+  Put(Table::kRepositories, repository.name(), repository.SerializeAsString());
+}
+void StateWriter::PutTag(const std::string& repository, const std::string& tag,
+                         const TagRecord& record) {
+  Put(Table::kTags, TagKey(repository, tag), record.SerializeAsString());
+}
+void StateWriter::PutUser(const UserRecord& user) {
+  Put(Table::kUsers, user.username(), user.SerializeAsString());
+}
+void StateWriter::PutConfig(const ClusterConfig& config) {
+  Put(Table::kConfig, kConfigKey, config.SerializeAsString());
+}
+
+namespace internal {
 CommandResult Fail(Reason reason, std::string message) {
   CommandResult r;
   r.mutable_error()->set_reason(reason);
   r.mutable_error()->set_message(std::move(message));
   return r;
 }
+}  // namespace internal
+
+namespace {
 
 CommandResult Ok() { return CommandResult(); }
 
@@ -23,6 +87,14 @@ RepositoryRecord RepositoryOrNew(const StateView& state,
   RepositoryRecord fresh;
   fresh.set_name(name);
   return fresh;
+}
+
+// Chunk references of `image`'s layer (GC): added when a layer is
+// published, removed when it is replaced or discarded.
+void DropChunkRefs(const ImageRecord& image, StateWriter* writer) {
+  for (const auto& chunk : image.layer().chunks()) {
+    writer->Delete(Table::kChunkRefs, ChunkRefKey(chunk.digest(), image.id()));
+  }
 }
 
 CommandResult ApplyMergeImageList(const std::string& name,
@@ -38,6 +110,10 @@ CommandResult ApplyMergeImageList(const std::string& name,
 
 CommandResult ApplyPutImageJson(const PutImageJson& cmd, const StateView& state,
                                 StateWriter* writer) {
+  if (cmd.id().empty()) return Fail(INVALID_ARGUMENT, "empty image id");
+  if (cmd.json().size() > kMaxImageJsonBytes) {
+    return Fail(TOO_LARGE, "JSON too large");
+  }
   ImageRecord image;
   image.set_id(cmd.id());
   image.set_json(cmd.json());
@@ -55,6 +131,7 @@ CommandResult ApplyPutImageJson(const PutImageJson& cmd, const StateView& state,
   if (existing && existing->state() == COMPLETE) {
     return Fail(IMAGE_ALREADY_EXISTS, "Image already exists");
   }
+  if (existing) DropChunkRefs(*existing, writer);  // layer discarded (§4.2)
   image.set_state(JSON_UPLOADED);
   image.set_created_unix(existing ? existing->created_unix() : cmd.now_unix());
   writer->PutImage(image);
@@ -71,6 +148,11 @@ CommandResult ApplyCommitLayer(const CommitLayer& cmd, const StateView& state,
   if (image->json_sha256() != cmd.json_sha256()) {
     return Fail(JSON_CHANGED,
                 "Image json was replaced during the layer upload, retry");
+  }
+  DropChunkRefs(*image, writer);
+  for (const auto& chunk : cmd.layer().chunks()) {
+    writer->Put(Table::kChunkRefs, ChunkRefKey(chunk.digest(), image->id()),
+                "");
   }
   *image->mutable_layer() = cmd.layer();
   image->set_payload_checksum(cmd.payload_checksum());
@@ -106,6 +188,9 @@ CommandResult ApplyConfirmChecksum(const ConfirmChecksum& cmd,
 
 CommandResult ApplyPutTag(const PutTag& cmd, const StateView& state,
                           StateWriter* writer) {
+  if (cmd.repository().empty() || cmd.tag().empty()) {
+    return Fail(INVALID_ARGUMENT, "empty repository or tag name");
+  }
   std::optional<ImageRecord> image = state.GetImage(cmd.image_id());
   if (!image) return Fail(IMAGE_NOT_FOUND, "Image not found");
   TagRecord tag;
@@ -120,7 +205,54 @@ CommandResult ApplyPutTag(const PutTag& cmd, const StateView& state,
   }
   RepositoryRecord repo = RepositoryOrNew(state, cmd.repository());
   MergeImageList(entries, &repo);
+  if (cmd.tag() == "latest") repo.set_metadata(cmd.tag_metadata());
   writer->PutRepository(repo);
+  return Ok();
+}
+
+CommandResult ApplyDeleteTag(const DeleteTag& cmd, const StateView& state,
+                             StateWriter* writer) {
+  if (!state.GetTag(cmd.repository(), cmd.tag())) {
+    return Fail(TAG_NOT_FOUND, absl::StrCat("Tag not found: ", cmd.tag()));
+  }
+  writer->Delete(Table::kTags, TagKey(cmd.repository(), cmd.tag()));
+  if (cmd.tag() == "latest") {
+    std::optional<RepositoryRecord> repo = state.GetRepository(cmd.repository());
+    if (repo && !repo->metadata().empty()) {
+      repo->clear_metadata();
+      writer->PutRepository(*repo);
+    }
+  }
+  return Ok();
+}
+
+CommandResult ApplyDeleteRepository(const DeleteRepository& cmd,
+                                    const StateView& state,
+                                    StateWriter* writer) {
+  auto tags = state.Scan(Table::kTags, TagKey(cmd.name(), ""));
+  bool exists = state.GetRepository(cmd.name()).has_value();
+  if (cmd.name().empty() || (!exists && tags.empty())) {
+    return Fail(REPOSITORY_NOT_FOUND, "Repository not found");
+  }
+  for (const auto& [key, value] : tags) writer->Delete(Table::kTags, key);
+  // The record holds the image list, private flag, description, owner and
+  // repository metadata: all go with it. Images stay (spec §2.5.6).
+  writer->Delete(Table::kRepositories, cmd.name());
+  return Ok();
+}
+
+CommandResult ApplySetProperties(const SetRepositoryProperties& cmd,
+                                 const StateView& state, StateWriter* writer) {
+  if (cmd.name().empty()) return Fail(INVALID_ARGUMENT, "empty repository name");
+  std::optional<RepositoryRecord> repo = state.GetRepository(cmd.name());
+  if (!repo && !cmd.create()) {
+    return Fail(REPOSITORY_NOT_FOUND, "Repository not found");
+  }
+  RepositoryRecord r = repo ? *repo : RepositoryOrNew(state, cmd.name());
+  if (cmd.has_private()) r.set_is_private(cmd.is_private());
+  if (cmd.has_description()) r.set_description(cmd.description());
+  if (cmd.has_owner()) r.set_owner(cmd.owner());
+  writer->PutRepository(r);
   return Ok();
 }
 
@@ -168,6 +300,20 @@ CommandResult Apply(const Command& command, const StateView& state,
       return ApplyConfirmChecksum(command.confirm_checksum(), state, writer);
     case Command::kPutTag:
       return ApplyPutTag(command.put_tag(), state, writer);
+    case Command::kDeleteTag:
+      return ApplyDeleteTag(command.delete_tag(), state, writer);
+    case Command::kDeleteRepository:
+      return ApplyDeleteRepository(command.delete_repository(), state, writer);
+    case Command::kSetRepositoryProperties:
+      return ApplySetProperties(command.set_repository_properties(), state,
+                                writer);
+    case Command::kCreateUser:
+    case Command::kUpdateUser:
+    case Command::kInitTokenSecret:
+    case Command::kRotateTokenSecret:
+    case Command::kPutShard:
+    case Command::kRemoveShard:
+      return internal::ApplyAccountCommand(command, state, writer);
     case Command::OP_NOT_SET:
       break;
   }

@@ -4,35 +4,67 @@
 // StateView, writes through StateWriter and returns the result that the
 // proposer will see. Every replica applying the same log reaches the same
 // state and the same answers, so preconditions (image already complete,
-// parent unknown, ...) are checked here and nowhere else is authoritative.
-// No clock, no randomness, no I/O besides the two interfaces.
+// parent unknown, user taken, ...) are checked here and nowhere else is
+// authoritative. No clock, no randomness, no I/O besides the two
+// interfaces: times and random values (secrets, password salts) arrive
+// inside the command, chosen by the proposer.
+//
+// Apply sees only the state committed before the command: its own writes
+// are not visible to its own reads (the replica stages them in a batch).
 #ifndef BERTH_METADATA_STATE_MACHINE_H_
 #define BERTH_METADATA_STATE_MACHINE_H_
 
+#include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "metadata/store.h"
 #include "proto/metadata.pb.h"
 
 namespace berth::meta {
 
+// Largest image json a PutImageJson may carry (spec §7.9: 1 MiB).
+constexpr size_t kMaxImageJsonBytes = 1 << 20;
+
+// Keys of composite tables.
+std::string TagKey(const std::string& repository, const std::string& tag);
+std::string ChunkRefKey(const std::string& digest, const std::string& image);
+constexpr char kConfigKey[] = "cluster";
+
 class StateView {
  public:
   virtual ~StateView() = default;
-  virtual std::optional<ImageRecord> GetImage(const std::string& id) const = 0;
-  virtual std::optional<RepositoryRecord> GetRepository(
-      const std::string& name) const = 0;
-  virtual std::optional<TagRecord> GetTag(const std::string& repository,
-                                          const std::string& tag) const = 0;
+  virtual std::optional<std::string> Get(Table table,
+                                         const std::string& key) const = 0;
+  // Every (key, value) of `table` whose key starts with `prefix`, in key
+  // order.
+  virtual std::vector<std::pair<std::string, std::string>> Scan(
+      Table table, const std::string& prefix) const = 0;
+
+  // Typed helpers over Get (an unparsable record reads as absent).
+  std::optional<ImageRecord> GetImage(const std::string& id) const;
+  std::optional<RepositoryRecord> GetRepository(const std::string& name) const;
+  std::optional<TagRecord> GetTag(const std::string& repository,
+                                  const std::string& tag) const;
+  std::optional<UserRecord> GetUser(const std::string& username) const;
+  ClusterConfig GetConfig() const;  // empty config when none was stored
 };
 
 class StateWriter {
  public:
   virtual ~StateWriter() = default;
-  virtual void PutImage(const ImageRecord& image) = 0;
-  virtual void PutRepository(const RepositoryRecord& repository) = 0;
-  virtual void PutTag(const std::string& repository, const std::string& tag,
-                      const TagRecord& record) = 0;
+  virtual void Put(Table table, const std::string& key,
+                   const std::string& value) = 0;
+  virtual void Delete(Table table, const std::string& key) = 0;
+
+  void PutImage(const ImageRecord& image);
+  void PutRepository(const RepositoryRecord& repository);
+  void PutTag(const std::string& repository, const std::string& tag,
+              const TagRecord& record);
+  void PutUser(const UserRecord& user);
+  void PutConfig(const ClusterConfig& config);
 };
 
 // Applies `command`. On a failed precondition nothing is written.
@@ -44,6 +76,13 @@ CommandResult Apply(const Command& command, const StateView& state,
 // existing checksum is never replaced. Returns true if `list` changed.
 bool MergeImageList(const google::protobuf::RepeatedPtrField<ImageListEntry>& entries,
                     RepositoryRecord* list);
+
+// Internal: shared by state_machine*.cc.
+namespace internal {
+CommandResult Fail(Reason reason, std::string message);
+CommandResult ApplyAccountCommand(const Command& command,
+                                  const StateView& state, StateWriter* writer);
+}  // namespace internal
 
 }  // namespace berth::meta
 

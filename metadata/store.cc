@@ -1,8 +1,27 @@
 #include "metadata/store.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "rocksdb/utilities/checkpoint.h"
 
 namespace berth::meta {
+namespace {
+
+// Column family order; cf_[i] is the i-th name. Never reorder (on-disk
+// names matter, not the order, but the accessors index into cf_).
+constexpr const char* kFamilies[] = {
+    "default", "images", "repositories", "tags",     "results", "log",
+    "meta",    "users",  "emails",       "config",   "chunkrefs"};
+// cf_ index of each Table.
+constexpr int kTableIndex[kNumTables] = {1, 2, 3, 7, 8, 9, 10};
+
+}  // namespace
+
+const char* TableName(Table t) {
+  return kFamilies[kTableIndex[static_cast<int>(t)]];
+}
 
 std::string EncodePosition(uint64_t position) {
   std::string out(8, '\0');
@@ -32,11 +51,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir) {
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const char* name : {"default", "images", "repositories", "tags",
-                           "results", "log", "meta"}) {
+  for (const char* name : kFamilies) {
     families.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
   }
   std::unique_ptr<Store> store(new Store());
+  store->dir_ = dir;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s =
       rocksdb::DB::Open(options, dir, families, &store->cf_, &db);
@@ -54,10 +73,78 @@ Store::~Store() {
   db_->Close();
 }
 
-absl::StatusOr<uint64_t> Store::ReadAppliedPosition() const {
+rocksdb::ColumnFamilyHandle* Store::table(Table t) const {
+  return cf_[kTableIndex[static_cast<int>(t)]];
+}
+
+absl::StatusOr<uint64_t> Store::ReadAppliedPosition(
+    const rocksdb::Snapshot* snapshot) const {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta(), AppliedKey(),
-                               &value);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  rocksdb::Status s = db_->Get(ro, meta(), AppliedKey(), &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return FromRocks(s);
+  return DecodePosition(value);
+}
+
+absl::StatusOr<Store::Digest> Store::ComputeDigest() const {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  Digest d;
+  Sha256 hasher;
+  absl::Status status;
+  std::vector<std::pair<std::string, rocksdb::ColumnFamilyHandle*>> cfs;
+  for (int t = 0; t < kNumTables; ++t) {
+    cfs.emplace_back(TableName(static_cast<Table>(t)),
+                     table(static_cast<Table>(t)));
+  }
+  cfs.emplace_back("results", results());
+  for (const auto& [name, cf] : cfs) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      // Length-prefixed so that no two record sets hash alike.
+      std::string rec = absl::StrCat(name, "\n", it->key().size(), ":",
+                                     absl::string_view(it->key().data(), it->key().size()), "\n",
+                                     it->value().size(), ":");
+      hasher.Update(rec);
+      hasher.Update(it->value().data(), it->value().size());
+      ++d.records;
+    }
+    if (!it->status().ok()) status = FromRocks(it->status());
+  }
+  absl::StatusOr<uint64_t> applied = ReadAppliedPosition(snap);
+  db_->ReleaseSnapshot(snap);
+  if (!status.ok()) return status;
+  if (!applied.ok()) return applied.status();
+  d.applied = *applied;
+  d.hex = hasher.HexDigest();
+  return d;
+}
+
+absl::StatusOr<uint64_t> Store::CreateCheckpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return FromRocks(s);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // Flush first so the checkpoint is mostly hard links, not a WAL replay.
+  s = checkpoint->CreateCheckpoint(dir, /*log_size_for_flush=*/0);
+  if (!s.ok()) return FromRocks(s);
+  // The checkpoint's own applied position: open it read-only.
+  rocksdb::Options options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kFamilies) {
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  s = rocksdb::DB::OpenForReadOnly(options, dir, families, &handles, &db);
+  if (!s.ok()) return FromRocks(s);
+  std::string value;
+  s = db->Get(rocksdb::ReadOptions(), handles[6], AppliedKey(), &value);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
   if (s.IsNotFound()) return 0;
   if (!s.ok()) return FromRocks(s);
   return DecodePosition(value);

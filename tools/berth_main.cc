@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
 #include "blobstore/blobd.h"
 #include "common/logging.h"
 #include "common/options.h"
@@ -90,10 +91,14 @@ int Main(int argc, char** argv) {
         [&]() -> absl::StatusOr<std::unique_ptr<frontend::FrontendServer>> {
           auto shards = frontend::DialShards(fe.blobd);
           if (!shards.ok()) return shards.status();
-          auto md = ParseHostPort(fe.metadata);
-          if (!md.ok()) return md.status();
+          // --metadata: one or more metad addresses, comma-separated.
+          for (absl::string_view a :
+               absl::StrSplit(fe.metadata, ',', absl::SkipEmpty())) {
+            auto md = ParseHostPort(std::string(a));
+            if (!md.ok()) return md.status();
+          }
           return frontend::FrontendServer::Start(
-              fe, meta::DialMetadata(md->ToString()), std::move(*shards));
+              fe, meta::DialMetadata(fe.metadata), std::move(*shards));
         });
   }
   if (*metad_cmd) {

@@ -2,8 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "blobstore/blob_service.h"
 #include "blobstore/chunk_store.h"
+#include "blobstore/shard_connection.h"
 #include "common/options.h"
 #include "metadata/local_log.h"
 #include "metadata/metadata_service.h"
@@ -20,6 +20,15 @@ void AddServeOptions(CLI::App* app, ServeOptions* options) {
 
 absl::StatusOr<std::unique_ptr<EmbeddedRegistry>> EmbeddedRegistry::Start(
     const ServeOptions& options) {
+  // Check --listen before anything starts (and logs) or the data dir is made.
+  auto listen = ParseHostPort(options.frontend.listen);
+  if (!listen.ok()) return listen.status();
+  if (absl::Status st = CheckListenable(*listen); !st.ok()) return st;
+  if (!options.frontend.admin_listen.empty()) {
+    auto admin = ParseHostPort(options.frontend.admin_listen);
+    if (!admin.ok()) return admin.status();
+    if (absl::Status st = CheckListenable(*admin); !st.ok()) return st;
+  }
   if (absl::Status st = EnsureDataDir(options.data); !st.ok()) return st;
   std::unique_ptr<EmbeddedRegistry> r(new EmbeddedRegistry());
 
@@ -36,13 +45,11 @@ absl::StatusOr<std::unique_ptr<EmbeddedRegistry>> EmbeddedRegistry::Start(
   auto chunks = blob::ChunkStore::Open(options.data + "/blobs");
   if (!chunks.ok()) return chunks.status();
   r->chunks_ = std::move(*chunks);
-  r->blob_service_ = std::make_unique<blob::BlobService>(r->chunks_.get());
 
   grpc::ServerBuilder builder;  // no listening port: in-process only
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(r->metadata_service_.get());
-  builder.RegisterService(r->blob_service_.get());
   r->grpc_ = builder.BuildAndStart();
   if (!r->grpc_) return absl::InternalError("cannot start in-process gRPC");
   grpc::ChannelArguments args;
@@ -50,8 +57,20 @@ absl::StatusOr<std::unique_ptr<EmbeddedRegistry>> EmbeddedRegistry::Start(
   args.SetMaxSendMessageSize(64 << 20);
   auto channel = r->grpc_->InProcessChannel(args);
 
-  auto fe = frontend::FrontendServer::Start(options.frontend, channel,
-                                            {{"local", channel}});
+  // The in-process shard: the client writes straight into the ChunkStore
+  // and does not hash a chunk twice. One shard, so R = W = 1.
+  blob::ShardInfo local;
+  local.id = "local";
+  local.zone = "local";
+  std::vector<blob::Shard> shards;
+  shards.push_back(
+      {local, blob::NewLocalShardConnection(local.id, r->chunks_.get())});
+  frontend::FrontendOptions fe_options = options.frontend;
+  fe_options.replicas = 1;
+  fe_options.write_quorum = 1;
+  fe_options.zone = local.zone;
+  auto fe = frontend::FrontendServer::Start(fe_options, channel,
+                                            std::move(shards));
   if (!fe.ok()) return fe.status();
   r->frontend_ = std::move(*fe);
   spdlog::info("berth serve: registry on http://{} with data in {}",

@@ -1,7 +1,9 @@
 // `berth serve`: the embedded registry. One process runs a frontend, one
 // metadata replica on the local log and one blob shard, all under one data
 // directory. The frontend reaches the two tiers through the same gRPC client
-// libraries as in a cluster, over in-process channels (no sockets).
+// libraries as in a cluster: metadata over an in-process gRPC channel, the
+// blob shard through a LocalShardConnection straight onto its ChunkStore
+// (no sockets, no second hash of a chunk).
 #ifndef BERTH_TOOLS_SERVE_H_
 #define BERTH_TOOLS_SERVE_H_
 
@@ -24,7 +26,6 @@ class MetadataService;
 }  // namespace meta
 namespace blob {
 class ChunkStore;
-class BlobService;
 }  // namespace blob
 
 struct ServeOptions {
@@ -48,7 +49,6 @@ class EmbeddedRegistry {
   std::unique_ptr<meta::Replica> replica_;
   std::unique_ptr<meta::MetadataService> metadata_service_;
   std::unique_ptr<blob::ChunkStore> chunks_;
-  std::unique_ptr<blob::BlobService> blob_service_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<frontend::FrontendServer> frontend_;
 };

@@ -1,0 +1,217 @@
+// GrpcShardConnection: the ShardConnection of a blobd over gRPC.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "blobstore/errors.h"
+#include "blobstore/limits.h"
+#include "blobstore/shard_connection.h"
+#include "proto/blobstore.grpc.pb.h"
+
+namespace berth::blob {
+namespace {
+
+// Data pieces of a PutChunk stream. Smaller than kPieceSize to bound what
+// several concurrent streams hold in gRPC's buffers.
+constexpr size_t kPutPiece = 64 << 10;
+
+class GrpcShardConnection final : public ShardConnection {
+ public:
+  GrpcShardConnection(std::string id, std::shared_ptr<grpc::Channel> channel)
+      : id_(std::move(id)), stub_(Blobstore::NewStub(channel)) {}
+
+  absl::StatusOr<bool> PutChunk(absl::string_view request_id,
+                                absl::string_view digest,
+                                absl::string_view data,
+                                absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    PutChunkResponse response;
+    auto stream = stub_->PutChunk(&ctx, &response);
+    PutChunkRequest request;
+    PutChunkHeader* header = request.mutable_header();
+    header->set_request_id(std::string(request_id));
+    header->set_digest(std::string(digest));
+    header->set_size(data.size());
+    // A failed Write means the server has already answered (or the call
+    // broke): stop sending and let Finish() say which.
+    bool ok = stream->Write(request);
+    for (size_t pos = 0; ok && pos < data.size(); pos += kPutPiece) {
+      request.set_data(data.data() + pos,
+                       std::min(kPutPiece, data.size() - pos));
+      ok = stream->Write(request);
+    }
+    if (ok) stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    if (!status.ok()) {
+      return FromGrpc(status, absl::StrCat("PutChunk ", digest, " to shard ",
+                                           id_));
+    }
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    return response.already_present();
+  }
+
+  absl::Status GetChunk(absl::string_view digest, uint64_t size, char* dst,
+                        Sha256* hasher, absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    GetChunkRequest request;
+    request.set_digest(std::string(digest));
+    auto reader = stub_->GetChunk(&ctx, request);
+    const std::string where =
+        absl::StrCat("chunk ", digest, " from shard ", id_);
+    absl::Status error;
+    GetChunkResponse response;
+    bool first = true;
+    uint64_t got = 0;
+    while (reader->Read(&response)) {
+      if (response.error().reason() != berth::REASON_UNSPECIFIED) {
+        error = Domain(response.error());
+        break;
+      }
+      if (first && response.chunk_size() != size) {
+        error = MakeError(berth::CHUNK_SIZE_MISMATCH,
+                          absl::StrCat(where, " has ", response.chunk_size(),
+                                       " bytes, expected ", size));
+        break;
+      }
+      first = false;
+      const std::string& piece = response.data();
+      if (piece.size() > size - got) {
+        error = MakeError(berth::CHUNK_SIZE_MISMATCH,
+                          absl::StrCat(where, " is longer than ", size,
+                                       " bytes"));
+        break;
+      }
+      std::memcpy(dst + got, piece.data(), piece.size());
+      hasher->Update(piece);
+      got += piece.size();
+    }
+    if (!error.ok()) {
+      ctx.TryCancel();
+      reader->Finish();
+      return error;
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return FromGrpc(status, absl::StrCat("GetChunk ", where));
+    if (got != size) {
+      return MakeError(berth::CHUNK_SIZE_MISMATCH,
+                       absl::StrCat(where, " ended after ", got, " of ", size,
+                                    " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> StatChunk(absl::string_view digest,
+                                     absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    StatChunkRequest request;
+    request.set_digest(std::string(digest));
+    StatChunkResponse response;
+    grpc::Status status = stub_->StatChunk(&ctx, request, &response);
+    if (!status.ok()) return FromGrpc(status, Context("StatChunk"));
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (!response.present()) {
+      return MakeError(berth::CHUNK_NOT_FOUND,
+                       absl::StrCat("shard ", id_, ": chunk ", digest,
+                                    " not found"));
+    }
+    return response.size();
+  }
+
+  absl::StatusOr<ListPage> ListChunks(absl::string_view start_after,
+                                      uint32_t limit,
+                                      absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    ListChunksRequest request;
+    request.set_start_after(std::string(start_after));
+    request.set_limit(limit);
+    ListChunksResponse response;
+    grpc::Status status = stub_->ListChunks(&ctx, request, &response);
+    if (!status.ok()) return FromGrpc(status, Context("ListChunks"));
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    ListPage page;
+    for (const ChunkInfo& c : response.chunks()) {
+      page.chunks.push_back({c.digest(), c.size(), c.mtime_unix_nanos()});
+    }
+    page.next_start_after = response.next_start_after();
+    return page;
+  }
+
+  absl::StatusOr<bool> DeleteChunk(absl::string_view digest,
+                                   int64_t unless_modified_after,
+                                   absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    DeleteChunkRequest request;
+    request.set_digest(std::string(digest));
+    request.set_unless_modified_after_unix_nanos(unless_modified_after);
+    DeleteChunkResponse response;
+    grpc::Status status = stub_->DeleteChunk(&ctx, request, &response);
+    if (!status.ok()) return FromGrpc(status, Context("DeleteChunk"));
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    return !response.kept();
+  }
+
+  absl::StatusOr<VerifyResult> VerifyChunk(absl::string_view digest,
+                                           bool quarantine,
+                                           absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    VerifyChunkRequest request;
+    request.set_digest(std::string(digest));
+    request.set_quarantine(quarantine);
+    VerifyChunkResponse response;
+    grpc::Status status = stub_->VerifyChunk(&ctx, request, &response);
+    if (!status.ok()) return FromGrpc(status, Context("VerifyChunk"));
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    VerifyResult r;
+    r.good = response.good();
+    r.size = response.size();
+    r.actual_digest = response.actual_digest();
+    r.quarantined = response.quarantined();
+    return r;
+  }
+
+  absl::StatusOr<StoreCapacity> Capacity(absl::Time deadline) override {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    CapacityRequest request;
+    CapacityResponse response;
+    grpc::Status status = stub_->Capacity(&ctx, request, &response);
+    if (!status.ok()) return FromGrpc(status, Context("Capacity"));
+    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    StoreCapacity c;
+    c.total_bytes = response.total_bytes();
+    c.free_bytes = response.free_bytes();
+    c.used_bytes = response.used_bytes();
+    c.chunk_count = response.chunk_count();
+    return c;
+  }
+
+ private:
+  std::string Context(absl::string_view rpc) const {
+    return absl::StrCat(rpc, " on shard ", id_);
+  }
+  // A domain error from this shard, keeping its reason.
+  absl::Status Domain(const berth::Error& error) const {
+    if (error.reason() == berth::REASON_UNSPECIFIED) return absl::OkStatus();
+    return MakeError(error.reason(),
+                     absl::StrCat("shard ", id_, ": ", error.message()));
+  }
+
+  const std::string id_;
+  const std::unique_ptr<Blobstore::Stub> stub_;
+};
+
+}  // namespace
+
+std::shared_ptr<ShardConnection> NewGrpcShardConnection(
+    std::string id, std::shared_ptr<grpc::Channel> channel) {
+  return std::make_shared<GrpcShardConnection>(std::move(id),
+                                               std::move(channel));
+}
+
+}  // namespace berth::blob
