@@ -373,5 +373,63 @@ TEST_F(BlobClientTest, ServerStartErrors) {
       << bad.status();
 }
 
+// The in-process binding hashes a chunk once: the local shard trusts the
+// client's digest (here deliberately wrong), and reads still verify.
+TEST(LocalShardTest, TrustsTheWritersHashAndReadsStillVerify) {
+  const std::string dir = TestDir() + "/local";
+  auto store = ChunkStore::Open(dir);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ShardInfo info;
+  info.id = "local";
+  BlobClientOptions opts;
+  opts.chunk_size = kChunk;
+  opts.replicas = 3;        // clamped to the one active shard
+  opts.write_quorum = 2;
+  BlobClient client({{info, NewLocalShardConnection("local", store->get())}},
+                    opts);
+  EXPECT_EQ(client.replicas(), 1u);
+  EXPECT_EQ(client.write_quorum(), 1u);
+
+  const std::string data = RandomBytes(1000, 9);
+  const std::string claimed = Sha256Hex("something else");
+  auto stored = client.PutChunk(0, "r", claimed, data);
+  ASSERT_TRUE(stored.ok()) << stored.status();  // not re-hashed
+  EXPECT_TRUE(fs::is_regular_file(ChunkPath(dir, claimed)));
+
+  LayerManifest m;
+  ChunkRef* ref = m.add_chunks();
+  ref->set_digest(claimed);
+  ref->set_size(data.size());
+  ref->add_shards("local");
+  m.set_total_size(data.size());
+  std::string got;
+  ReadReport report;
+  absl::Status s = client.ReadLayer(
+      m, 0, 0,
+      [&](absl::string_view p) {
+        got.append(p.data(), p.size());
+        return absl::OkStatus();
+      },
+      &report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(report.bad_copies.size(), 1u);
+  EXPECT_EQ(report.bad_copies[0].kind, BadCopy::kCorrupt);
+
+  // A real layer through the local shard round-trips.
+  auto writer = client.NewLayerWriter("w");
+  const std::string layer = RandomBytes(3 * kChunk + 5, 10);
+  ASSERT_TRUE(writer->Write(layer).ok());
+  auto lm = writer->Finish();
+  ASSERT_TRUE(lm.ok()) << lm.status();
+  EXPECT_TRUE(writer->under_replicated().empty());
+  got.clear();
+  ASSERT_TRUE(client.ReadLayer(*lm, 0, 0, [&](absl::string_view p) {
+    got.append(p.data(), p.size());
+    return absl::OkStatus();
+  }).ok());
+  EXPECT_TRUE(got == layer);
+}
+
 }  // namespace
 }  // namespace berth::blob

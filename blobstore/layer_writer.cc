@@ -197,6 +197,9 @@ absl::Status LayerWriter::Write(absl::string_view data) {
       }
     }
     std::string& buf = *filling_;
+    // Past the first chunk the layer is big: take a whole chunk at once
+    // rather than growing (a doubling briefly holds 1.5 chunks).
+    if (next_index_ > 0 && buf.capacity() < chunk_size) buf.reserve(chunk_size);
     size_t take = std::min(chunk_size - buf.size(), data.size());
     // Grow geometrically but never past one chunk: small layers stay small.
     size_t need = buf.size() + take;

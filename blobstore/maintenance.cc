@@ -163,7 +163,7 @@ absl::StatusOr<RepairReport> Repair(const BlobClient& client,
       copies[k] = Copy::kGood;
       ++good_active;
       ++report.copies_made;
-      spdlog::info("repair: copied {} from {} to {}", digest, map[source].id,
+      spdlog::debug("repair: copied {} from {} to {}", digest, map[source].id,
                    map[placed[k]].id);
     }
     if (good_active < client.replicas()) report.under_replicated.push_back(digest);
@@ -180,6 +180,10 @@ absl::StatusOr<RepairReport> Repair(const BlobClient& client,
       for (const std::string& id : it->second) ref.add_shards(id);
     }
   }
+  spdlog::info("repair: {} chunks, {} copies made, {} corrupt copies removed, "
+               "{} under-replicated, {} lost",
+               report.chunks, report.copies_made, report.bad_copies_removed,
+               report.under_replicated.size(), report.lost.size());
   return report;
 }
 

@@ -1,6 +1,9 @@
 #include "frontend/frontend_server.h"
 
+#include <fstream>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "common/options.h"
 #include "spdlog/spdlog.h"
@@ -46,6 +49,26 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
                   "seconds in-flight requests get to finish on SIGTERM")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--auth", options->auth,
+                  "none (standalone, everything allowed), basic (standalone "
+                  "with accounts) or index (index mode: tokens)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "basic", "index"}));
+  app->add_option("--token-lifetime", options->token_lifetime_s,
+                  "seconds a token stays valid")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--signup", options->signup,
+                  "allow account sign-up (POST /v1/users/)")
+      ->capture_default_str();
+  app->add_option("--encryption", options->encryption,
+                  "support encrypted images (X-Docker-Encrypt, spec §6)")
+      ->capture_default_str();
+  app->add_option("--admin-user", options->admin_user,
+                  "first administrator, created at start if missing");
+  app->add_option("--admin-password-file", options->admin_password_file,
+                  "file whose first line is the first administrator's "
+                  "password");
   app->add_option("--admin-listen", options->admin_listen,
                   "address of /metrics, /healthz, /readyz (empty = off)")
       ->capture_default_str();
@@ -114,14 +137,27 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
   if (server->blobs_->replicas() == 0) {
     return absl::InvalidArgumentError("--blobd has no active shard");
   }
+  AccessOptions access_options;
+  access_options.mode = options.auth == "basic"   ? AuthMode::kBasic
+                        : options.auth == "index" ? AuthMode::kIndex
+                                                  : AuthMode::kNone;
+  access_options.token_lifetime = absl::Seconds(options.token_lifetime_s);
+  access_options.signup = options.signup;
+  server->access_ =
+      std::make_unique<AccessControl>(access_options, server->metadata_.get());
+  if (absl::Status st = server->EnsureAdministrator(options); !st.ok()) {
+    return st;
+  }
   RegistryOptions registry_options;
+  registry_options.encryption = options.encryption;
   registry_options.public_endpoint = options.public_endpoint;
   registry_options.max_json_size = options.max_json_size;
   registry_options.max_layer_size = options.max_layer_size;
   registry_options.max_uploads = options.max_uploads;
   registry_options.metrics = &server->metrics_;
   server->registry_ = std::make_unique<Registry>(
-      registry_options, server->metadata_.get(), server->blobs_.get());
+      registry_options, server->metadata_.get(), server->blobs_.get(),
+      server->access_.get());
   HttpServerOptions http_options;
   http_options.listen = options.listen;
   http_options.max_connections = options.max_connections;
@@ -150,6 +186,29 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
                    ? ""
                    : absl::StrCat(", admin on ", options.admin_listen));
   return server;
+}
+
+absl::Status FrontendServer::EnsureAdministrator(
+    const FrontendOptions& options) {
+  if (options.admin_user.empty()) return absl::OkStatus();
+  std::ifstream in(options.admin_password_file);
+  std::string password;
+  if (!in || !std::getline(in, password) || password.size() < 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--admin-password-file '", options.admin_password_file,
+        "' must hold a password of at least 5 characters"));
+  }
+  auto result = metadata_->CreateUser(options.admin_user, password, "",
+                                      /*admin=*/true, /*active=*/true,
+                                      absl::ToUnixSeconds(absl::Now()));
+  if (!result.ok()) return result.status();
+  if (result->error().reason() != REASON_UNSPECIFIED &&
+      result->error().reason() != USER_ALREADY_EXISTS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot create administrator '", options.admin_user,
+        "': ", result->error().message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FrontendServer::Ready() {

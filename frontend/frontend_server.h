@@ -11,6 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "blobstore/blob_client.h"
+#include "frontend/access.h"
 #include "frontend/admin.h"
 #include "frontend/http_server.h"
 #include "frontend/registry.h"
@@ -31,6 +32,12 @@ struct FrontendOptions {
   int io_timeout_s = 60;
   int drain_timeout_s = 30;
   std::string admin_listen;           // /metrics /healthz /readyz; "" = off
+  std::string auth = "none";          // none | basic | index (spec §1.2-1.3)
+  int token_lifetime_s = 3600;
+  bool signup = true;
+  bool encryption = true;             // X-Docker-Encrypt extension (spec §6)
+  std::string admin_user;             // first administrator (created once)
+  std::string admin_password_file;    // its password, first line
   // Only for `berth frontend`:
   std::string metadata = "127.0.0.1:5001";
   // id=host:port[@zone[:weight[:state]]][,...] (blob::ParseShardMap)
@@ -59,9 +66,11 @@ class FrontendServer {
  private:
   FrontendServer() = default;
   absl::Status Ready();
+  absl::Status EnsureAdministrator(const FrontendOptions& options);
 
   Metrics metrics_;
   std::unique_ptr<meta::MetadataClient> metadata_;
+  std::unique_ptr<AccessControl> access_;
   std::unique_ptr<blob::BlobClient> blobs_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<HttpServer> http_;

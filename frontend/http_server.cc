@@ -121,8 +121,13 @@ class Exchange final : public HttpExchange {
       parser_.get().body().data = piece.get();
       parser_.get().body().size = kPiece;
       beast::error_code ec;
-      conn_->Arm(Phase::kBody, options_.io_timeout);
-      http::read(socket_, buffer_, parser_, ec);
+      // Fill the piece with read_some calls, re-arming the deadline before
+      // each: only a body that makes no progress for io_timeout fails (one
+      // http::read per piece would also cut a slow but steady client).
+      do {
+        conn_->Arm(Phase::kBody, options_.io_timeout);
+        http::read_some(socket_, buffer_, parser_, ec);
+      } while (!ec && !parser_.is_done() && parser_.get().body().size > 0);
       conn_->Disarm(Phase::kHandler);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {

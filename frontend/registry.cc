@@ -49,8 +49,11 @@ const char* EndpointName(Endpoint endpoint) {
 }
 
 Registry::Registry(RegistryOptions options, meta::MetadataClient* metadata,
-                   blob::BlobClient* blobs)
-    : options_(std::move(options)), metadata_(metadata), blobs_(blobs) {
+                   blob::BlobClient* blobs, AccessControl* access)
+    : options_(std::move(options)),
+      metadata_(metadata),
+      blobs_(blobs),
+      access_(access) {
   if (Metrics* m = options_.metrics) {
     uploads_gauge_ = m->GetGauge("berth_uploads_in_flight",
                                  "Layer uploads being received.");
@@ -59,6 +62,37 @@ Registry::Registry(RegistryOptions options, meta::MetadataClient* metadata,
     layer_bytes_out_ = m->GetCounter("berth_layer_sent_bytes_total",
                                      "Layer bytes sent by downloads.");
   }
+}
+
+namespace {
+
+// Registry-role paths: in index mode they take only tokens and cookies
+// (spec §7.9 rule 3).
+bool IsRegistryPath(Endpoint e) {
+  switch (e) {
+    case Endpoint::kImageJson:
+    case Endpoint::kImageLayer:
+    case Endpoint::kImageChecksum:
+    case Endpoint::kImageAncestry:
+    case Endpoint::kImageFiles:
+    case Endpoint::kImageDiff:
+    case Endpoint::kRepoTags:
+    case Endpoint::kRepoTag:
+    case Endpoint::kRepoTagJson:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void Deny(HttpExchange& ex, const Denial& denial) {
+  HeaderList headers = NoCacheHeaders();
+  if (!denial.www_authenticate.empty()) {
+    headers.emplace_back("WWW-Authenticate", denial.www_authenticate);
+  }
+  ex.Respond(denial.status, headers, ErrorBody(denial.message));
 }
 
 void Registry::Handle(HttpExchange& ex) {
@@ -74,94 +108,121 @@ void Registry::Handle(HttpExchange& ex) {
     ReplyError(ex, 404, "Not found");
     return;
   }
-  const bool is_get = ex.method() == "GET" || ex.method() == "HEAD";
-  const bool is_put = ex.method() == "PUT";
   switch (r.endpoint) {
     case Endpoint::kV2:
-      // v1 only: make docker's v2 probe fail cleanly (spec §1.9.7).
+      // v1 only: make docker's v2 probe fail cleanly, never 401 (§1.9.7).
       return ReplyError(ex, 404, "Not found");
     case Endpoint::kPing: {
+      // No authentication, never 401 (§2.1).
       HeaderList headers = NoCacheHeaders();
       headers.emplace_back("X-Docker-Registry-Version", options_.version);
-      headers.emplace_back("X-Docker-Registry-Standalone", "true");
+      headers.emplace_back(
+          "X-Docker-Registry-Standalone",
+          access_->options().mode == AuthMode::kIndex ? "false" : "true");
+      AddEncryptCapability(&headers);
       return ex.Respond(200, headers, "true");
     }
     case Endpoint::kRoot:
       return ReplyJson(ex, 200, JsonString("docker-registry server"));
-    case Endpoint::kUsers:
-    case Endpoint::kUser:
-      return Users(ex, r);
-    case Endpoint::kImageJson:
-      return is_get ? GetImageJson(ex, r) : PutImageJson(ex, r);
-    case Endpoint::kImageLayer:
-      return is_get ? GetLayer(ex, r) : PutLayer(ex, r);
-    case Endpoint::kImageChecksum:
-      return PutChecksum(ex, r);
-    case Endpoint::kImageAncestry:
-      return GetAncestry(ex, r);
-    case Endpoint::kImageFiles:
-      return GetFiles(ex, r);
-    case Endpoint::kImageDiff:
-      // Optional in the spec (§2.6.8); Berth does not compute diffs.
-      if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, "Invalid image ID");
-      return ReplyError(ex, 400, "Diff queue is disabled");
     default:
       break;
   }
-  if (r.endpoint == Endpoint::kSearch) return Search(ex, r);
-  // Repository endpoints: the name is checked before anything else.
+  // §2.0 order: routing, authentication, syntax, authorisation, state.
+  Denial denial;
+  absl::StatusOr<Caller> caller =
+      access_->Authenticate(ex, IsRegistryPath(r.endpoint), &denial);
+  if (!caller.ok()) {
+    if (denial.status != 0 && !absl::IsUnavailable(caller.status()) &&
+        !absl::IsDeadlineExceeded(caller.status())) {
+      return Deny(ex, denial);
+    }
+    return ReplyUnavailable(ex, caller.status());
+  }
+  const bool is_get = ex.method() == "GET" || ex.method() == "HEAD";
+  const bool is_put = ex.method() == "PUT";
+  const bool is_delete = ex.method() == "DELETE";
+  const Caller& c = *caller;
+  switch (r.endpoint) {
+    case Endpoint::kUsers:
+    case Endpoint::kUser:
+      return Users(ex, r, c);
+    case Endpoint::kSearch:
+      return Search(ex, r, c);
+    case Endpoint::kImageJson:
+      return is_get ? GetImageJson(ex, r, c) : PutImageJson(ex, r, c);
+    case Endpoint::kImageLayer:
+      return is_get ? GetLayer(ex, r, c) : PutLayer(ex, r, c);
+    case Endpoint::kImageChecksum:
+      return PutChecksum(ex, r, c);
+    case Endpoint::kImageAncestry:
+      return GetAncestry(ex, r, c);
+    case Endpoint::kImageFiles:
+      return GetFiles(ex, r, c);
+    case Endpoint::kImageDiff: {
+      // Optional in the spec (§2.6.8); Berth does not compute diffs.
+      meta::ImageRecord image;
+      if (!LoadReadableImage(ex, r.image_id, c, false, &image)) return;
+      return ReplyError(ex, 400,
+                        image.encrypted() ? "Image is encrypted"
+                                          : "Diff queue is disabled");
+    }
+    default:
+      break;
+  }
+  // Repository endpoints: the name is checked before authorisation.
   bool one_component =
       r.ns == "library" &&
       !absl::StartsWith(ex.target(), "/v1/repositories/library/");
   std::string bad = CheckRepositoryName(r.ns, r.repo, one_component);
   if (!bad.empty()) return ReplyError(ex, 400, bad);
-  const bool is_delete = ex.method() == "DELETE";
   switch (r.endpoint) {
     case Endpoint::kRepository:
-      return is_put ? CreateRepository(ex, r) : DeleteRepository(ex, r);
+      return is_put ? CreateRepository(ex, r, c) : DeleteRepository(ex, r, c);
     case Endpoint::kRepoImages:
-      if (is_get) return GetImageList(ex, r);
-      if (is_put) return PutImageList(ex, r);
+      if (is_get) return GetImageList(ex, r, c);
+      if (is_put) return PutImageList(ex, r, c);
+      if (!AuthorizeRepository(ex, r, c, auth::Access::kDelete, nullptr)) {
+        return;
+      }
       // PY standalone: 204 and no effect; the list goes with the repository.
       return ex.Respond(204, NoCacheHeaders(), "");
     case Endpoint::kRepoTags:
-      return is_delete ? DeleteRepository(ex, r) : GetTags(ex, r);
+      return is_delete ? DeleteRepository(ex, r, c) : GetTags(ex, r, c);
     case Endpoint::kRepoTag:
-      if (is_get) return GetTag(ex, r);
-      if (is_put) return PutTag(ex, r);
-      return DeleteTag(ex, r);
+      if (is_get) return GetTag(ex, r, c);
+      if (is_put) return PutTag(ex, r, c);
+      return DeleteTag(ex, r, c);
     case Endpoint::kRepoTagJson:
-      return GetTagJson(ex, r, r.tag);
+      return GetTagJson(ex, r, c, r.tag);
     case Endpoint::kRepoJson:
-      return GetRepositoryJson(ex, r);
+      return GetRepositoryJson(ex, r, c);
     case Endpoint::kRepoProperties:
-      return Properties(ex, r);
-    // Token checks for external registries (spec §2.4.6), PY standalone
-    // answers: with auth = none every caller may do everything.
+      return Properties(ex, r, c);
     case Endpoint::kRepoAuth:
-      return ReplyJson(ex, 200, JsonString("OK"));
+      return TokenCheck(ex, r, c);
     case Endpoint::kRepoLayerAccess:
-      if (!ValidImageId(r.image_id)) {
-        return ReplyError(ex, 404, "Invalid image ID");
-      }
-      return ReplyJson(ex, 200, "{\"access\": true}");
+      return LayerAccess(ex, r, c);
     default:
       break;
   }
   ReplyError(ex, 404, "Not found");
 }
 
-void Registry::Users(HttpExchange& ex, const Route& r) {
-  // auth = none: PY standalone behaviour (spec §2.3).
-  if (r.endpoint == Endpoint::kUser) return ex.Respond(204, NoCacheHeaders(), "");
-  if (ex.method() == "POST") {
-    absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
-    if (!body.ok()) return ReplyError(ex, 400, "Error Decoding JSON");
-    auto parsed = nlohmann::json::parse(*body, nullptr, false);
-    if (parsed.is_discarded()) return ReplyError(ex, 400, "Error Decoding JSON");
-    return ReplyJson(ex, 201, JsonString("User Created"));
+bool Registry::AuthorizeRepository(HttpExchange& ex, const Route& r,
+                                   const Caller& caller, auth::Access access,
+                                   const meta::RepositoryRecord* repo) {
+  std::optional<Denial> denial = access_->CheckRepository(
+      caller, absl::StrCat(r.ns, "/", r.repo), access, repo);
+  if (!denial) return true;
+  Deny(ex, *denial);
+  return false;
+}
+
+void Registry::AddEncryptCapability(HeaderList* headers) const {
+  // A server with the feature off sends no header at all (§7.9 rule 9).
+  if (options_.encryption) {
+    headers->emplace_back("X-Docker-Encrypt", auth::CapabilityHeader(true));
   }
-  ReplyJson(ex, 200, JsonString("OK"));
 }
 
 }  // namespace berth::frontend

@@ -13,6 +13,8 @@
 
 #include "blobstore/blob_client.h"
 #include "common/metrics.h"
+#include "frontend/access.h"
+#include "frontend/auth/encryption.h"
 #include "frontend/http_exchange.h"
 #include "frontend/routes.h"
 #include "metadata/metadata_client.h"
@@ -26,49 +28,93 @@ struct RegistryOptions {
   size_t max_json_size = 1 << 20;
   uint64_t max_layer_size = 0;  // 0 = unlimited (spec §7.9)
   int max_uploads = 64;         // concurrent layer uploads; more get 503
+  bool encryption = true;       // the X-Docker-Encrypt extension (spec §6)
   Metrics* metrics = nullptr;   // optional
 };
 
 class Registry final : public HttpHandler {
  public:
+  // `access` decides who may do what; all three must outlive the handler.
   Registry(RegistryOptions options, meta::MetadataClient* metadata,
-           blob::BlobClient* blobs);
+           blob::BlobClient* blobs, AccessControl* access);
   void Handle(HttpExchange& ex) override;
 
  private:
   // Index and repository endpoints (registry_repositories.cc).
-  void CreateRepository(HttpExchange& ex, const Route& r);
-  void GetImageList(HttpExchange& ex, const Route& r);
-  void PutImageList(HttpExchange& ex, const Route& r);
-  void GetTags(HttpExchange& ex, const Route& r);
-  void GetTag(HttpExchange& ex, const Route& r);
-  void PutTag(HttpExchange& ex, const Route& r);
-  void GetTagJson(HttpExchange& ex, const Route& r, const std::string& tag);
-  void GetRepositoryJson(HttpExchange& ex, const Route& r);
-  void DeleteTag(HttpExchange& ex, const Route& r);
-  void DeleteRepository(HttpExchange& ex, const Route& r);
-  void Properties(HttpExchange& ex, const Route& r);
-  void Search(HttpExchange& ex, const Route& r);
-  void Users(HttpExchange& ex, const Route& r);
+  void CreateRepository(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetImageList(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void PutImageList(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetTags(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetTag(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void PutTag(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetTagJson(HttpExchange& ex, const Route& r, const Caller& caller,
+                  const std::string& tag);
+  void GetRepositoryJson(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void DeleteTag(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void DeleteRepository(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void Properties(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void Search(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void Users(HttpExchange& ex, const Route& r,
+                const Caller& caller);
   // Image endpoints (registry_images.cc).
-  void PutImageJson(HttpExchange& ex, const Route& r);
-  void GetImageJson(HttpExchange& ex, const Route& r);
-  void GetAncestry(HttpExchange& ex, const Route& r);
-  void PutLayer(HttpExchange& ex, const Route& r);
-  void GetLayer(HttpExchange& ex, const Route& r);
-  void PutChecksum(HttpExchange& ex, const Route& r);
-  void GetFiles(HttpExchange& ex, const Route& r);
+  void PutImageJson(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetImageJson(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetAncestry(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void PutLayer(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetLayer(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void PutChecksum(HttpExchange& ex, const Route& r,
+                const Caller& caller);
+  void GetFiles(HttpExchange& ex, const Route& r,
+                const Caller& caller);
 
-  // Loads a complete image for a read endpoint; answers the error itself
-  // and returns false when the image is missing or unfinished.
-  bool LoadCompleteImage(HttpExchange& ex, const std::string& id,
-                         bool include_json, meta::ImageRecord* out);
-  void AddIndexHeaders(HttpExchange& ex, const Route& r,
-                       const std::string& access, HeaderList* headers) const;
+  void TokenCheck(HttpExchange& ex, const Route& r, const Caller& caller);
+  void LayerAccess(HttpExchange& ex, const Route& r, const Caller& caller);
+
+  // For image read endpoints: checks the id, the caller's read permission
+  // and that the image is complete; answers the error itself and returns
+  // false otherwise.
+  bool LoadReadableImage(HttpExchange& ex, const std::string& id,
+                         const Caller& caller, bool include_json,
+                         meta::ImageRecord* out);
+  // Answers the denial and returns false unless `caller` may use `access`
+  // on the route's repository (`repo`: its record when known).
+  bool AuthorizeRepository(HttpExchange& ex, const Route& r,
+                           const Caller& caller, auth::Access access,
+                           const meta::RepositoryRecord* repo);
+  void AddEncryptCapability(HeaderList* headers) const;
+  // X-Docker-Encrypt/-Sign image status (spec §6.3) when enabled.
+  void AddImageStatus(const meta::ImageRecord& image,
+                      HeaderList* headers) const;
+  // X-Docker-Token (a fresh signed token), WWW-Authenticate and
+  // X-Docker-Endpoints; false (and a 503 answered) if no token could be made.
+  bool AddIndexHeaders(HttpExchange& ex, const Route& r, auth::Access access,
+                       HeaderList* headers);
+  // Reads the route's repository and checks `access` against it (private
+  // flag, owner); answers and returns false when denied. `out` may carry a
+  // REPOSITORY_NOT_FOUND error for the caller to answer.
+  bool LoadRepository(HttpExchange& ex, const Route& r, const Caller& caller,
+                      auth::Access access, meta::GetRepositoryResponse* out);
 
   const RegistryOptions options_;
   meta::MetadataClient* const metadata_;
   blob::BlobClient* const blobs_;
+  AccessControl* const access_;
   std::atomic<int> uploads_in_flight_{0};
   Gauge* uploads_gauge_ = nullptr;
   Counter* layer_bytes_in_ = nullptr;
@@ -78,6 +124,8 @@ class Registry final : public HttpHandler {
 // The route label used in metrics and the access log.
 const char* EndpointName(Endpoint endpoint);
 
+// Answers a failed authentication/authorisation check.
+void Deny(HttpExchange& ex, const Denial& denial);
 // Answers `status` with {"error": message} and the no-cache headers.
 void ReplyError(HttpExchange& ex, int status, const std::string& message);
 // Answers `status` with a JSON body and the no-cache headers.

@@ -41,7 +41,8 @@ std::string CheckImageJson(const std::string& body, const std::string& id,
 
 }  // namespace
 
-void Registry::PutImageJson(HttpExchange& ex, const Route& r) {
+void Registry::PutImageJson(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
   absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
   if (!body.ok()) {
@@ -53,8 +54,50 @@ void Registry::PutImageJson(HttpExchange& ex, const Route& r) {
   std::string parent;
   std::string bad = CheckImageJson(*body, r.image_id, &parent);
   if (!bad.empty()) return ReplyError(ex, 400, bad);
+  // Check 6 (membership of the token's repository) and authorisation.
+  auto denial = access_->CheckImageWrite(caller, r.image_id, /*is_json=*/true);
+  if (!denial.ok()) return ReplyUnavailable(ex, denial.status());
+  if (*denial) return Deny(ex, **denial);
+  if (!parent.empty()) {
+    // Check 8: the caller may read the parent (existence is check 7, in
+    // apply; an unknown parent is not "unauthorized").
+    auto parent_denial = access_->CheckImageRead(caller, parent);
+    if (!parent_denial.ok()) return ReplyUnavailable(ex, parent_denial.status());
+    if (*parent_denial && (*parent_denial)->status != 404) {
+      return ReplyError(ex, 400, "Image depends on an unauthorized parent");
+    }
+  }
   meta::Command command;
   auto* put = command.mutable_put_image_json();
+  // The encryption declaration (spec §6.4 rules 1-2), when enabled.
+  if (options_.encryption) {
+    std::optional<std::string> declared = ex.header("X-Docker-Encrypt");
+    std::optional<std::string> sign = ex.header("X-Docker-Sign");
+    bool encrypted = false;
+    if (declared) {
+      auto parsed = auth::ParseEncrypt(*declared);
+      if (!parsed.ok()) return ReplyError(ex, 400, "Invalid X-Docker-Encrypt");
+      encrypted = parsed->flag;
+      if (encrypted) {
+        std::string scheme;
+        for (const auto& s : parsed->schemes) {
+          if (s == auth::kEncryptionScheme) scheme = s;
+        }
+        if (scheme.empty()) {
+          return ReplyError(ex, 412, "Unsupported encryption scheme");
+        }
+        if (!sign || !auth::ValidSign(*sign)) {
+          return ReplyError(ex, 400, "Missing or invalid X-Docker-Sign");
+        }
+        put->set_encrypted(true);
+        put->set_encryption_scheme(scheme);
+        put->set_encryption_sign(*sign);
+      }
+    }
+    if (!encrypted && sign) {
+      return ReplyError(ex, 400, "X-Docker-Sign requires X-Docker-Encrypt: true");
+    }
+  }
   put->set_id(r.image_id);
   put->set_json(std::move(*body));
   put->set_parent(parent);
@@ -68,15 +111,29 @@ void Registry::PutImageJson(HttpExchange& ex, const Route& r) {
       return ReplyError(ex, 400, "Image depends on a non existing parent");
     case IMAGE_ALREADY_EXISTS:
       return ReplyError(ex, 409, "Image already exists");
+    case SIGN_MISMATCH:
+      return ReplyError(ex, 400, "X-Docker-Sign does not match the parent image");
+    case TOO_LARGE:
+      return ReplyError(ex, 413, "JSON too large");
     default:
       return ReplyError(ex, 400, result->error().message());
   }
 }
 
-bool Registry::LoadCompleteImage(HttpExchange& ex, const std::string& id,
-                                 bool include_json, meta::ImageRecord* out) {
+bool Registry::LoadReadableImage(HttpExchange& ex, const std::string& id,
+                                 const Caller& caller, bool include_json,
+                                 meta::ImageRecord* out) {
   if (!ValidImageId(id)) {
     ReplyError(ex, 404, kInvalidId);
+    return false;
+  }
+  auto denial = access_->CheckImageRead(caller, id);
+  if (!denial.ok()) {
+    ReplyUnavailable(ex, denial.status());
+    return false;
+  }
+  if (*denial) {
+    Deny(ex, **denial);
     return false;
   }
   meta::GetImageRequest request;
@@ -99,10 +156,24 @@ bool Registry::LoadCompleteImage(HttpExchange& ex, const std::string& id,
   return true;
 }
 
-void Registry::GetImageJson(HttpExchange& ex, const Route& r) {
+void Registry::AddImageStatus(const meta::ImageRecord& image,
+                              HeaderList* headers) const {
+  if (!options_.encryption) return;
+  if (image.encrypted()) {
+    headers->emplace_back("X-Docker-Encrypt",
+                          "true; scheme=" + image.encryption_scheme());
+    headers->emplace_back("X-Docker-Sign", image.encryption_sign());
+  } else {
+    headers->emplace_back("X-Docker-Encrypt", "false");
+  }
+}
+
+void Registry::GetImageJson(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   meta::ImageRecord image;
-  if (!LoadCompleteImage(ex, r.image_id, true, &image)) return;
+  if (!LoadReadableImage(ex, r.image_id, caller, true, &image)) return;
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
+  AddImageStatus(image, &headers);
   headers.emplace_back("X-Docker-Size", absl::StrCat(image.layer().total_size()));
   headers.emplace_back("X-Docker-Checksum-Payload", image.payload_checksum());
   const std::string& tarsum = image.client_tarsum().empty()
@@ -113,9 +184,10 @@ void Registry::GetImageJson(HttpExchange& ex, const Route& r) {
   ex.Respond(200, headers, image.json());
 }
 
-void Registry::GetAncestry(HttpExchange& ex, const Route& r) {
+void Registry::GetAncestry(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   meta::ImageRecord image;
-  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
   nlohmann::json ancestry = std::vector<std::string>(image.ancestry().begin(),
@@ -123,8 +195,12 @@ void Registry::GetAncestry(HttpExchange& ex, const Route& r) {
   ex.Respond(200, headers, ancestry.dump());
 }
 
-void Registry::PutLayer(HttpExchange& ex, const Route& r) {
+void Registry::PutLayer(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
+  auto denial = access_->CheckImageWrite(caller, r.image_id, false);
+  if (!denial.ok()) return ReplyUnavailable(ex, denial.status());
+  if (*denial) return Deny(ex, **denial);
   meta::GetImageRequest request;
   request.set_id(r.image_id);
   request.set_include_json(true);
@@ -178,7 +254,7 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r) {
     }
     if (layer_bytes_in_) layer_bytes_in_->Add(piece.size());
     payload.Update(piece);
-    inspector.FeedLossy(piece);
+    if (!image.encrypted()) inspector.FeedLossy(piece);
     blob_error = writer->Write(piece);
     return blob_error;
   });
@@ -201,7 +277,8 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r) {
   commit->set_json_sha256(image.json_sha256());
   *commit->mutable_layer() = std::move(*manifest);
   commit->set_payload_checksum("sha256:" + payload.HexDigest());
-  if (absl::Status tar_st = inspector.Finish(); tar_st.ok()) {
+  if (absl::Status tar_st = inspector.Finish();
+      tar_st.ok() && !image.encrypted()) {
     commit->set_computed_tarsum(tarsum.Result());
   } else {
     spdlog::debug("no TarSum for {}: {}", r.image_id, tar_st.ToString());
@@ -220,7 +297,8 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r) {
   }
 }
 
-void Registry::PutChecksum(HttpExchange& ex, const Route& r) {
+void Registry::PutChecksum(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   if (!ValidImageId(r.image_id)) return ReplyError(ex, 404, kInvalidId);
   std::optional<std::string> payload = ex.header("X-Docker-Checksum-Payload");
   if (!payload) {
@@ -230,6 +308,9 @@ void Registry::PutChecksum(HttpExchange& ex, const Route& r) {
                       "or later");
   }
   if (payload->empty()) return ReplyError(ex, 400, "Missing Image's checksum");
+  auto denial = access_->CheckImageWrite(caller, r.image_id, false);
+  if (!denial.ok()) return ReplyUnavailable(ex, denial.status());
+  if (*denial) return Deny(ex, **denial);
   meta::Command command;
   auto* confirm = command.mutable_confirm_checksum();
   confirm->set_id(r.image_id);
@@ -249,11 +330,20 @@ void Registry::PutChecksum(HttpExchange& ex, const Route& r) {
   }
 }
 
-void Registry::GetLayer(HttpExchange& ex, const Route& r) {
+void Registry::GetLayer(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   meta::ImageRecord image;
-  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
+  if (options_.encryption && image.encrypted() &&
+      !auth::ClientCanDecrypt(ex.header("X-Docker-Encrypt"),
+                              image.encryption_scheme())) {
+    return ReplyError(ex, 406,
+                      "Image is encrypted; send X-Docker-Encrypt: true to "
+                      "download it");
+  }
   const uint64_t size = image.layer().total_size();
   HeaderList headers = CacheableHeaders(absl::Now(), "application/octet-stream");
+  AddImageStatus(image, &headers);
   headers.emplace_back("Accept-Ranges", "bytes");
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
   uint64_t first = 0, length = size;
@@ -283,9 +373,11 @@ void Registry::GetLayer(HttpExchange& ex, const Route& r) {
   });
 }
 
-void Registry::GetFiles(HttpExchange& ex, const Route& r) {
+void Registry::GetFiles(HttpExchange& ex, const Route& r,
+                const Caller& caller) {
   meta::ImageRecord image;
-  if (!LoadCompleteImage(ex, r.image_id, false, &image)) return;
+  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
+  if (image.encrypted()) return ReplyError(ex, 400, "Image is encrypted");
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
   tar::FileList files;

@@ -53,28 +53,56 @@ std::string ImageListJson(const meta::RepositoryRecord& repo) {
 
 }  // namespace
 
-void Registry::AddIndexHeaders(HttpExchange& ex, const Route& r,
-                               const std::string& access,
-                               HeaderList* headers) const {
-  // auth = none: PY standalone hands out a token nobody checks; docker
-  // needs one to proceed (spec §2.4.2, §5.3).
-  std::string token = absl::StrCat("signature=", RandomHex(16),
-                                   ",repository=\"", FullName(r),
-                                   "\",access=", access);
-  headers->emplace_back("X-Docker-Token", token);
-  headers->emplace_back("WWW-Authenticate", "Token " + token);
+bool Registry::AddIndexHeaders(HttpExchange& ex, const Route& r,
+                               auth::Access access, HeaderList* headers) {
+  // docker needs a token and exactly one endpoint to push (spec §2.4.2);
+  // tokens are HMACs any frontend of the cluster validates (§1.4.3).
+  absl::StatusOr<std::string> token =
+      access_->IssueToken(FullName(r), access);
+  if (!token.ok()) {
+    ReplyUnavailable(ex, token.status());
+    return false;
+  }
+  headers->emplace_back("X-Docker-Token", *token);
+  headers->emplace_back("WWW-Authenticate", "Token " + *token);
   std::string endpoint = options_.public_endpoint;
   if (endpoint.empty()) endpoint = ex.header("Host").value_or("localhost");
   headers->emplace_back("X-Docker-Endpoints", endpoint);
+  AddEncryptCapability(headers);
+  return true;
 }
 
-void Registry::CreateRepository(HttpExchange& ex, const Route& r) {
+bool Registry::LoadRepository(HttpExchange& ex, const Route& r,
+                              const Caller& caller, auth::Access access,
+                              meta::GetRepositoryResponse* out) {
+  meta::GetRepositoryRequest request;
+  request.set_name(FullName(r));
+  auto response = metadata_->GetRepository(request);
+  if (!response.ok()) {
+    ReplyUnavailable(ex, response.status());
+    return false;
+  }
+  const bool exists = response->error().reason() == REASON_UNSPECIFIED;
+  if (!AuthorizeRepository(ex, r, caller, access,
+                           exists ? &response->repository() : nullptr)) {
+    return false;
+  }
+  *out = std::move(*response);
+  return true;
+}
+
+void Registry::CreateRepository(HttpExchange& ex, const Route& r,
+                                const Caller& caller) {
+  if (!AuthorizeRepository(ex, r, caller, auth::Access::kWrite, nullptr)) {
+    return;
+  }
   absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
   if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
   meta::Command command;
   auto* create = command.mutable_create_repository();
   create->set_name(FullName(r));
-  std::string bad = body->empty() ? "" : ParseImageList(*body, create->mutable_images());
+  std::string bad =
+      body->empty() ? "" : ParseImageList(*body, create->mutable_images());
   if (!bad.empty()) return ReplyError(ex, 400, bad);
   auto result = metadata_->Execute(command);
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
@@ -82,11 +110,15 @@ void Registry::CreateRepository(HttpExchange& ex, const Route& r) {
     return ReplyError(ex, 400, result->error().message());
   }
   HeaderList headers = NoCacheHeaders();
-  AddIndexHeaders(ex, r, "write", &headers);
+  if (!AddIndexHeaders(ex, r, auth::Access::kWrite, &headers)) return;
   ex.Respond(200, headers, "\"\"");
 }
 
-void Registry::PutImageList(HttpExchange& ex, const Route& r) {
+void Registry::PutImageList(HttpExchange& ex, const Route& r,
+                            const Caller& caller) {
+  if (!AuthorizeRepository(ex, r, caller, auth::Access::kWrite, nullptr)) {
+    return;
+  }
   absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
   if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
   meta::Command command;
@@ -102,48 +134,47 @@ void Registry::PutImageList(HttpExchange& ex, const Route& r) {
   ex.Respond(204, NoCacheHeaders(), "");
 }
 
-void Registry::GetImageList(HttpExchange& ex, const Route& r) {
-  meta::GetRepositoryRequest request;
-  request.set_name(FullName(r));
-  auto response = metadata_->GetRepository(request);
-  if (!response.ok()) return ReplyUnavailable(ex, response.status());
-  if (response->error().reason() != REASON_UNSPECIFIED) {
+void Registry::GetImageList(HttpExchange& ex, const Route& r,
+                            const Caller& caller) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
+  if (repo.error().reason() != REASON_UNSPECIFIED) {
     return ReplyError(ex, 404, "images not found");
   }
   HeaderList headers = NoCacheHeaders();
-  if (ex.header("X-Docker-Token").value_or("") == "true") {
-    AddIndexHeaders(ex, r, "read", &headers);
+  if (ex.header("X-Docker-Token").value_or("") == "true" &&
+      !AddIndexHeaders(ex, r, auth::Access::kRead, &headers)) {
+    return;
   }
-  ex.Respond(200, headers, ImageListJson(response->repository()));
+  ex.Respond(200, headers, ImageListJson(repo.repository()));
 }
 
-void Registry::GetTags(HttpExchange& ex, const Route& r) {
-  meta::GetRepositoryRequest request;
-  request.set_name(FullName(r));
-  auto response = metadata_->GetRepository(request);
-  if (!response.ok()) return ReplyUnavailable(ex, response.status());
-  if (response->error().reason() != REASON_UNSPECIFIED) {
+void Registry::GetTags(HttpExchange& ex, const Route& r,
+                       const Caller& caller) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
+  if (repo.error().reason() != REASON_UNSPECIFIED) {
     return ReplyError(ex, 404, "Repository not found");
   }
   nlohmann::json tags = nlohmann::json::object();
-  for (const auto& [tag, id] : response->tags()) tags[tag] = id;
+  for (const auto& [tag, id] : repo.tags()) tags[tag] = id;
   ReplyJson(ex, 200, tags.dump());
 }
 
-void Registry::GetTag(HttpExchange& ex, const Route& r) {
-  meta::GetTagRequest request;
-  request.set_repository(FullName(r));
-  request.set_tag(r.tag);
-  auto response = metadata_->GetTag(request);
-  if (!response.ok()) return ReplyUnavailable(ex, response.status());
-  if (response->error().reason() != REASON_UNSPECIFIED) {
+void Registry::GetTag(HttpExchange& ex, const Route& r, const Caller& caller) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
+  auto it = repo.tags().find(r.tag);
+  if (repo.error().reason() != REASON_UNSPECIFIED || it == repo.tags().end()) {
     return ReplyError(ex, 404, "Tag not found");
   }
-  ReplyJson(ex, 200, JsonString(response->image_id()));
+  ReplyJson(ex, 200, JsonString(it->second));
 }
 
 void Registry::GetTagJson(HttpExchange& ex, const Route& r,
-                          const std::string& tag) {
+                          const Caller& caller, const std::string& tag) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
   meta::GetTagRequest request;
   request.set_repository(FullName(r));
   request.set_tag(tag);
@@ -156,10 +187,24 @@ void Registry::GetTagJson(HttpExchange& ex, const Route& r,
   ReplyJson(ex, 200, response->tag_metadata());
 }
 
-void Registry::PutTag(HttpExchange& ex, const Route& r) {
+void Registry::GetRepositoryJson(HttpExchange& ex, const Route& r,
+                                 const Caller& caller) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
+  const std::string& metadata = repo.repository().metadata();
+  if (repo.error().reason() != REASON_UNSPECIFIED || metadata.empty()) {
+    return ReplyJson(ex, 200, DefaultTagMetadataJson());
+  }
+  ReplyJson(ex, 200, metadata);
+}
+
+void Registry::PutTag(HttpExchange& ex, const Route& r, const Caller& caller) {
   if (!ValidTag(r.tag)) {
     return ReplyError(ex, 400,
                       "Invalid tag name (must match ^[\\w][\\w.-]{0,127}$)");
+  }
+  if (!AuthorizeRepository(ex, r, caller, auth::Access::kWrite, nullptr)) {
+    return;
   }
   absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
   if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
@@ -188,7 +233,11 @@ void Registry::PutTag(HttpExchange& ex, const Route& r) {
   ReplyJson(ex, 200, "true");
 }
 
-void Registry::DeleteTag(HttpExchange& ex, const Route& r) {
+void Registry::DeleteTag(HttpExchange& ex, const Route& r,
+                         const Caller& caller) {
+  if (!AuthorizeRepository(ex, r, caller, auth::Access::kDelete, nullptr)) {
+    return;
+  }
   meta::Command command;
   command.mutable_delete_tag()->set_repository(FullName(r));
   command.mutable_delete_tag()->set_tag(r.tag);
@@ -200,8 +249,27 @@ void Registry::DeleteTag(HttpExchange& ex, const Route& r) {
   ReplyJson(ex, 200, "true");
 }
 
-void Registry::DeleteRepository(HttpExchange& ex, const Route& r) {
-  // auth = none: the registry form of spec §2.5.6 (§2.4.5 [project]).
+void Registry::DeleteRepository(HttpExchange& ex, const Route& r,
+                                const Caller& caller) {
+  if (!AuthorizeRepository(ex, r, caller, auth::Access::kDelete, nullptr)) {
+    return;
+  }
+  // The Hub's two-step delete (spec §2.4.5): an account asking for a token
+  // gets 202 and a delete token; the registry form (token, cookie, or
+  // auth = none) deletes.
+  if (access_->options().mode != AuthMode::kNone && !caller.anonymous &&
+      !caller.grant && ex.header("X-Docker-Token").value_or("") == "true") {
+    meta::GetRepositoryRequest request;
+    request.set_name(FullName(r));
+    auto response = metadata_->GetRepository(request);
+    if (!response.ok()) return ReplyUnavailable(ex, response.status());
+    if (response->error().reason() != REASON_UNSPECIFIED) {
+      return ReplyError(ex, 404, "Repository not found");
+    }
+    HeaderList headers = NoCacheHeaders();
+    if (!AddIndexHeaders(ex, r, auth::Access::kDelete, &headers)) return;
+    return ex.Respond(202, headers, "\"\"");
+  }
   meta::Command command;
   command.mutable_delete_repository()->set_name(FullName(r));
   auto result = metadata_->Execute(command);
@@ -212,20 +280,12 @@ void Registry::DeleteRepository(HttpExchange& ex, const Route& r) {
   ReplyJson(ex, 200, "true");
 }
 
-void Registry::GetRepositoryJson(HttpExchange& ex, const Route& r) {
-  meta::GetRepositoryRequest request;
-  request.set_name(FullName(r));
-  auto response = metadata_->GetRepository(request);
-  if (!response.ok()) return ReplyUnavailable(ex, response.status());
-  const std::string& metadata = response->repository().metadata();
-  if (response->error().reason() != REASON_UNSPECIFIED || metadata.empty()) {
-    return ReplyJson(ex, 200, DefaultTagMetadataJson());
-  }
-  ReplyJson(ex, 200, metadata);
-}
-
-void Registry::Properties(HttpExchange& ex, const Route& r) {
+void Registry::Properties(HttpExchange& ex, const Route& r,
+                          const Caller& caller) {
   if (ex.method() == "PUT") {
+    if (!AuthorizeRepository(ex, r, caller, auth::Access::kWrite, nullptr)) {
+      return;
+    }
     absl::StatusOr<std::string> body = ex.ReadBody(options_.max_json_size);
     if (!body.ok()) return ReplyError(ex, 413, "Request body too large");
     auto json = nlohmann::json::parse(*body, nullptr, false);
@@ -250,19 +310,17 @@ void Registry::Properties(HttpExchange& ex, const Route& r) {
     }
     return ReplyJson(ex, 200, "true");
   }
-  meta::GetRepositoryRequest request;
-  request.set_name(FullName(r));
-  auto response = metadata_->GetRepository(request);
-  if (!response.ok()) return ReplyUnavailable(ex, response.status());
-  if (response->error().reason() != REASON_UNSPECIFIED) {
+  meta::GetRepositoryResponse repo;
+  if (!LoadRepository(ex, r, caller, auth::Access::kRead, &repo)) return;
+  if (repo.error().reason() != REASON_UNSPECIFIED) {
     return ReplyError(ex, 404, "Repository not found");
   }
   nlohmann::json out = {
-      {"access", response->repository().is_private() ? "private" : "public"}};
+      {"access", repo.repository().is_private() ? "private" : "public"}};
   ReplyJson(ex, 200, out.dump());
 }
 
-void Registry::Search(HttpExchange& ex, const Route& r) {
+void Registry::Search(HttpExchange& ex, const Route& r, const Caller& caller) {
   std::map<std::string, std::string> query = ParseQuery(r.query);
   auto number = [&](const char* key, int fallback, int lo, int hi,
                     int* out) -> bool {
@@ -274,15 +332,16 @@ void Registry::Search(HttpExchange& ex, const Route& r) {
     return absl::SimpleAtoi(it->second, out) && *out >= lo && *out <= hi;
   };
   int n = 25, page = 1;
-  if (!number("n", 25, 1, 100, &n) ||
-      !number("page", 1, 1, 1 << 30, &page)) {
+  if (!number("n", 25, 1, 100, &n) || !number("page", 1, 1, 1 << 30, &page)) {
     return ReplyError(ex, 400, "Invalid parameter");
   }
   meta::SearchRequest request;
   request.set_query(query.count("q") ? query["q"] : "");
   request.set_page(static_cast<uint32_t>(page));
   request.set_n(static_cast<uint32_t>(n));
-  request.set_admin(true);  // auth = none: every repository is readable
+  // Private repositories only for those who may read them (§2.7, §7.9).
+  request.set_admin(caller.admin);
+  request.set_username(caller.grant || !caller.active ? "" : caller.username);
   auto response = metadata_->Search(request);
   if (!response.ok()) return ReplyUnavailable(ex, response.status());
   nlohmann::json results = nlohmann::json::array();

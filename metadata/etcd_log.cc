@@ -118,11 +118,28 @@ absl::StatusOr<uint64_t> EtcdLog::LastPosition() {
 absl::Status EtcdLog::StartTailing(
     uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
     std::function<void(const absl::Status&)> on_error) {
+  if (!on_entry) {
+    return absl::InvalidArgumentError("StartTailing: callbacks required");
+  }
+  return StartTailingRuns(
+      after,
+      [on_entry = std::move(on_entry)](std::vector<LogEntry>& run) {
+        for (const LogEntry& e : run) {
+          if (absl::Status s = on_entry(e); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      },
+      std::move(on_error));
+}
+
+absl::Status EtcdLog::StartTailingRuns(
+    uint64_t after, RunCallback on_entries,
+    std::function<void(const absl::Status&)> on_error) {
   if (t_tail_owner == this) {
     return absl::FailedPreconditionError(
         "EtcdLog::StartTailing called from a tail callback");
   }
-  if (!on_entry || !on_error) {
+  if (!on_entries || !on_error) {
     return absl::InvalidArgumentError("StartTailing: callbacks required");
   }
   absl::MutexLock control(&control_mu_);
@@ -145,7 +162,7 @@ absl::Status EtcdLog::StartTailing(
   }
   tail_done_.store(false);
   tail_thread_ = std::thread(&EtcdLog::TailLoop, this, after,
-                             std::move(on_entry), std::move(on_error));
+                             std::move(on_entries), std::move(on_error));
   return absl::OkStatus();
 }
 
@@ -179,8 +196,7 @@ int EtcdLog::PickConnected(size_t first) {
   return -1;
 }
 
-void EtcdLog::TailLoop(uint64_t after,
-                       std::function<absl::Status(const LogEntry&)> on_entry,
+void EtcdLog::TailLoop(uint64_t after, RunCallback on_entries,
                        std::function<void(const absl::Status&)> on_error) {
   t_tail_owner = this;
   uint64_t next = after + 1;
@@ -195,7 +211,7 @@ void EtcdLog::TailLoop(uint64_t after,
     } else {
       const uint64_t before = next;
       bool terminal = false;
-      status = WatchOnce(static_cast<size_t>(ep), &next, on_entry, &terminal);
+      status = WatchOnce(static_cast<size_t>(ep), &next, on_entries, &terminal);
       if (Stopping()) break;
       if (terminal) {
         spdlog::error("etcd log: tail of {} ends at position {}: {}",
@@ -229,10 +245,8 @@ void EtcdLog::TailLoop(uint64_t after,
   t_tail_owner = nullptr;
 }
 
-absl::Status EtcdLog::WatchOnce(
-    size_t ep_index, uint64_t* next,
-    const std::function<absl::Status(const LogEntry&)>& on_entry,
-    bool* terminal) {
+absl::Status EtcdLog::WatchOnce(size_t ep_index, uint64_t* next,
+                               const RunCallback& on_entries, bool* terminal) {
   Endpoint& ep = *endpoints_[ep_index];
   grpc::ClientContext ctx;
   RequireLeader(&ctx);
@@ -280,32 +294,37 @@ absl::Status EtcdLog::WatchOnce(
       // Progress notifications (no events) are not used to advance: etcd
       // before 3.4.24 may send them ahead of events of unsynced watchers.
       if (resp.fragment()) continue;
+      // One run per response: the replica applies it in one write.
+      std::vector<LogEntry> run;
+      uint64_t advance = *next;
       for (mvccpb::Event& ev : pending) {
         const int64_t rev = ev.kv().mod_revision();
-        if (rev <= 0 || static_cast<uint64_t>(rev) < *next) continue;
+        if (rev <= 0 || static_cast<uint64_t>(rev) < advance) continue;
+        advance = static_cast<uint64_t>(rev) + 1;
         if (ev.type() != mvccpb::Event::PUT) {
           spdlog::warn("etcd log: ignoring a {} of {} at revision {}",
                        mvccpb::Event::EventType_Name(ev.type()),
                        options_.log_key, rev);
-          *next = static_cast<uint64_t>(rev) + 1;
           continue;
         }
+        LogEntry& entry = run.emplace_back();
+        entry.position = static_cast<uint64_t>(rev);
+        entry.data = std::move(*ev.mutable_kv()->mutable_value());
+      }
+      if (!run.empty()) {
         if (Stopping()) {
           ended_by_us = true;
           break;
         }
-        LogEntry entry;
-        entry.position = static_cast<uint64_t>(rev);
-        entry.data = std::move(*ev.mutable_kv()->mutable_value());
-        absl::Status s = on_entry(entry);
+        absl::Status s = on_entries(run);
         if (!s.ok()) {
           *terminal = true;
           ended_by_us = true;
           result = s;
           break;
         }
-        *next = entry.position + 1;
       }
+      *next = advance;
       pending.clear();
     }
   }

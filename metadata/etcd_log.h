@@ -101,6 +101,10 @@ class EtcdLog : public Log {
   absl::Status StartTailing(
       uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
       std::function<void(const absl::Status&)> on_error) override;
+  // A run is every entry of one watch response (fragments reassembled).
+  absl::Status StartTailingRuns(
+      uint64_t after, std::function<absl::Status(std::vector<LogEntry>&)> on_entries,
+      std::function<void(const absl::Status&)> on_error) override;
   void StopTailing() override;
 
   // ---- Maintenance and membership keys (etcd_maintenance.cc). All are
@@ -129,20 +133,18 @@ class EtcdLog : public Log {
 
  private:
   struct Endpoint;  // Channel and stubs; defined in etcd_log.cc.
+  using RunCallback = std::function<absl::Status(std::vector<LogEntry>&)>;
 
   explicit EtcdLog(const EtcdLogOptions& options);
 
   // Body of the tail thread.
-  void TailLoop(uint64_t after,
-                std::function<absl::Status(const LogEntry&)> on_entry,
+  void TailLoop(uint64_t after, RunCallback on_entries,
                 std::function<void(const absl::Status&)> on_error);
   // One watch stream on endpoint `ep`, from *next (advanced past every
   // delivered entry). Returns OK when stopped, a terminal error with
   // *terminal = true (compaction, on_entry error), else a transient error.
-  absl::Status WatchOnce(
-      size_t ep, uint64_t* next,
-      const std::function<absl::Status(const LogEntry&)>& on_entry,
-      bool* terminal);
+  absl::Status WatchOnce(size_t ep, uint64_t* next,
+                         const RunCallback& on_entries, bool* terminal);
   // Index of a connected endpoint, trying from `first`; -1 if none is.
   int PickConnected(size_t first);
   bool Stopping();

@@ -37,14 +37,30 @@ absl::StatusOr<uint64_t> LocalLog::LastPosition() {
 absl::Status LocalLog::StartTailing(
     uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
     std::function<void(const absl::Status&)> on_error) {
+  return StartTailingRuns(
+      after,
+      [on_entry = std::move(on_entry)](std::vector<LogEntry>& run) {
+        for (const LogEntry& e : run) {
+          if (absl::Status s = on_entry(e); !s.ok()) return s;
+        }
+        return absl::OkStatus();
+      },
+      std::move(on_error));
+}
+
+absl::Status LocalLog::StartTailingRuns(
+    uint64_t after, RunCallback on_entries,
+    std::function<void(const absl::Status&)> on_error) {
   std::lock_guard<std::mutex> lock(mu_);
   if (tail_thread_.joinable()) {
     return absl::FailedPreconditionError("already tailing");
   }
   stop_ = false;
   tail_thread_ = std::thread(
-      [this, after, on_entry = std::move(on_entry),
-       on_error = std::move(on_error)] { TailLoop(after, on_entry, on_error); });
+      [this, after, on_entries = std::move(on_entries),
+       on_error = std::move(on_error)] {
+        TailLoop(after, on_entries, on_error);
+      });
   return absl::OkStatus();
 }
 
@@ -57,9 +73,9 @@ void LocalLog::StopTailing() {
   if (tail_thread_.joinable()) tail_thread_.join();
 }
 
-void LocalLog::TailLoop(uint64_t after,
-                        std::function<absl::Status(const LogEntry&)> on_entry,
+void LocalLog::TailLoop(uint64_t after, RunCallback on_entries,
                         std::function<void(const absl::Status&)> on_error) {
+  constexpr size_t kMaxRun = 1024;
   uint64_t delivered = after;
   for (;;) {
     {
@@ -71,7 +87,8 @@ void LocalLog::TailLoop(uint64_t after,
     std::vector<LogEntry> batch;
     std::unique_ptr<rocksdb::Iterator> it(
         store_->db()->NewIterator(rocksdb::ReadOptions(), store_->log()));
-    for (it->Seek(EncodePosition(delivered + 1)); it->Valid(); it->Next()) {
+    for (it->Seek(EncodePosition(delivered + 1));
+         it->Valid() && batch.size() < kMaxRun; it->Next()) {
       batch.push_back(
           {DecodePosition(it->key().ToString()), it->value().ToString()});
     }
@@ -79,18 +96,18 @@ void LocalLog::TailLoop(uint64_t after,
       on_error(FromRocks(it->status()));
       return;
     }
-    for (const LogEntry& entry : batch) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-      }
-      absl::Status st = on_entry(entry);
-      if (!st.ok()) {
-        on_error(st);
-        return;
-      }
-      delivered = entry.position;
+    if (batch.empty()) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
     }
+    const uint64_t last = batch.back().position;
+    absl::Status st = on_entries(batch);
+    if (!st.ok()) {
+      on_error(st);
+      return;
+    }
+    delivered = last;
   }
 }
 

@@ -30,12 +30,16 @@ class LocalLog final : public Log {
   absl::Status StartTailing(
       uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
       std::function<void(const absl::Status&)> on_error) override;
+  // A run is every entry appended since the last run (at most 1024).
+  absl::Status StartTailingRuns(
+      uint64_t after, std::function<absl::Status(std::vector<LogEntry>&)> on_entries,
+      std::function<void(const absl::Status&)> on_error) override;
   void StopTailing() override;
 
  private:
+  using RunCallback = std::function<absl::Status(std::vector<LogEntry>&)>;
   explicit LocalLog(Store* store) : store_(store) {}
-  void TailLoop(uint64_t after,
-                std::function<absl::Status(const LogEntry&)> on_entry,
+  void TailLoop(uint64_t after, RunCallback on_entries,
                 std::function<void(const absl::Status&)> on_error);
 
   Store* const store_;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,6 +47,24 @@ class Log {
   virtual absl::Status StartTailing(
       uint64_t after, std::function<absl::Status(const LogEntry&)> on_entry,
       std::function<void(const absl::Status&)> on_error) = 0;
+
+  // Like StartTailing, but hands over runs of consecutive entries at once
+  // (e.g. every entry of one etcd watch response), so the caller can apply
+  // a run in one write; the callback may consume (move from) the entries.
+  // Delivery continues after the last entry of a run that returned OK.
+  // Default: runs of one entry through StartTailing.
+  virtual absl::Status StartTailingRuns(
+      uint64_t after,
+      std::function<absl::Status(std::vector<LogEntry>&)> on_entries,
+      std::function<void(const absl::Status&)> on_error) {
+    return StartTailing(
+        after,
+        [on_entries = std::move(on_entries)](const LogEntry& e) {
+          std::vector<LogEntry> run{e};
+          return on_entries(run);
+        },
+        std::move(on_error));
+  }
 
   // Stops delivery and joins the log's thread. After it returns no callback
   // runs. Safe to call when not tailing.

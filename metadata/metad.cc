@@ -59,6 +59,18 @@ void AddMetadOptions(CLI::App* app, MetadOptions* options) {
                   "seconds a write or read waits for the log")
       ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();
+  app->add_option("--max-batch-commands", options->max_batch_commands,
+                  "group commit: commands per log entry (1 = one per entry)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app->add_option("--max-appends-in-flight", options->max_appends_in_flight,
+                  "group commit: log appends this replica runs at once")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app->add_option("--result-retention", options->result_retention_seconds,
+                  "seconds a command's result is kept for retries")
+      ->check(CLI::Range(1.0, 30.0 * 86400))
+      ->capture_default_str();
 }
 
 absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
@@ -208,6 +220,9 @@ absl::Status MetadServer::OpenReplica(bool force_bootstrap) {
   if (!log.ok()) return log.status();
   ReplicaOptions ro;
   ro.apply_timeout = absl::Seconds(options_.apply_timeout_seconds);
+  ro.max_batch_commands = static_cast<size_t>(options_.max_batch_commands);
+  ro.max_appends_in_flight = options_.max_appends_in_flight;
+  ro.result_retention = absl::Seconds(options_.result_retention_seconds);
   ro.on_tail_error = [this](const absl::Status& error) {
     // On the log's thread: only flag it; the maintenance thread acts.
     if (absl::IsOutOfRange(error)) {

@@ -54,6 +54,11 @@ struct MetadOptions {
   double trim_interval_seconds = 30;    // 0 = no periodic trimming
   uint64_t trim_margin = 10000;         // log positions kept below the min
   double apply_timeout_seconds = 30;
+  // Group commit (replica.h): commands per log entry (1 = off) and
+  // appends running at once per replica.
+  int max_batch_commands = 1024;
+  int max_appends_in_flight = 2;
+  double result_retention_seconds = 3600;  // see ReplicaOptions
 };
 
 void AddMetadOptions(CLI::App* app, MetadOptions* options);

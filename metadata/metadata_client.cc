@@ -233,6 +233,13 @@ absl::StatusOr<ListChunkRefsResponse> MetadataClient::ListChunkRefs(
       request, &Metadata::Stub::ListChunkRefs);
 }
 
+absl::StatusOr<GetImageRepositoriesResponse>
+MetadataClient::GetImageRepositories(
+    const GetImageRepositoriesRequest& request) {
+  return impl_->Call<GetImageRepositoriesRequest, GetImageRepositoriesResponse>(
+      request, &Metadata::Stub::GetImageRepositories);
+}
+
 absl::StatusOr<CommandResult> MetadataClient::CreateUser(
     const std::string& username, const std::string& password,
     const std::string& email, bool admin, bool active, int64_t now_unix) {

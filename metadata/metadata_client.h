@@ -69,6 +69,10 @@ class MetadataClient {
       const GetClusterConfigRequest& request = {});
   absl::StatusOr<ListChunkRefsResponse> ListChunkRefs(
       const ListChunkRefsRequest& request);
+  // The repositories listing an image, with their private flag and owner
+  // (read permission on images, spec §2.0). Empty when none lists it.
+  absl::StatusOr<GetImageRepositoriesResponse> GetImageRepositories(
+      const GetImageRepositoriesRequest& request);
 
   // Accounts. The password is hashed here (scrypt, metadata/password.h),
   // before any command exists: the log never carries it in clear.

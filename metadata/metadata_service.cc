@@ -88,5 +88,10 @@ grpc::Status MetadataService::ListChunkRefs(
     ListChunkRefsResponse* response) {
   return Call(*request, response, &Replica::ListChunkRefs);
 }
+grpc::Status MetadataService::GetImageRepositories(
+    grpc::ServerContext*, const GetImageRepositoriesRequest* request,
+    GetImageRepositoriesResponse* response) {
+  return Call(*request, response, &Replica::GetImageRepositories);
+}
 
 }  // namespace berth::meta

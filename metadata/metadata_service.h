@@ -50,6 +50,9 @@ class MetadataService final : public Metadata::Service {
   grpc::Status ListChunkRefs(grpc::ServerContext* context,
                              const ListChunkRefsRequest* request,
                              ListChunkRefsResponse* response) override;
+  grpc::Status GetImageRepositories(
+      grpc::ServerContext* context, const GetImageRepositoriesRequest* request,
+      GetImageRepositoriesResponse* response) override;
 
  private:
   template <class Request, class Response, class Method>

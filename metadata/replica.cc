@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "metadata/log_apply.h"
 #include "metadata/state_machine.h"
 #include "metadata/store_view.h"
 #include "spdlog/spdlog.h"
@@ -26,8 +27,9 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
       new Replica(std::move(store), std::move(log), std::move(options)));
   replica->applied_ = *applied;
   Replica* self = replica.get();
-  absl::Status st = self->log_->StartTailing(
-      *applied, [self](const LogEntry& e) { return self->ApplyEntry(e); },
+  absl::Status st = self->log_->StartTailingRuns(
+      *applied,
+      [self](std::vector<LogEntry>& run) { return self->ApplyEntries(run); },
       [self](const absl::Status& error) {
         spdlog::critical("metadata log delivery stopped at position {}: {}",
                          self->applied(), error.ToString());
@@ -81,43 +83,28 @@ absl::StatusOr<uint64_t> Replica::SyncDurable() {
   return durable_;
 }
 
-// Runs on the log's tail thread only.
-absl::Status Replica::ApplyEntry(const LogEntry& entry) {
-  Command command;
-  CommandResult result;
-  rocksdb::WriteBatch batch;
-  if (!command.ParseFromString(entry.data)) {
-    // Deterministic on every replica: an unreadable entry changes nothing.
-    spdlog::error("log entry at {} is not a Command; skipped", entry.position);
-  } else {
-    std::string previous;
-    rocksdb::Status seen = store_->db()->Get(
-        rocksdb::ReadOptions(), store_->results(), command.request_id(),
-        &previous);
-    if (seen.IsNotFound() || command.request_id().empty()) {
-      StoreView view(*store_);
-      BatchWriter writer(*store_, &batch);
-      result = Apply(command, view, &writer);
-      result.set_position(entry.position);
-      if (!command.request_id().empty()) {
-        batch.Put(store_->results(), command.request_id(),
-                  result.SerializeAsString());
+// Runs on the log's tail thread only. A run is applied in groups of
+// bounded size, each one WriteBatch (log_apply.h); the applied position is
+// published after each group.
+absl::Status Replica::ApplyEntries(std::vector<LogEntry>& entries) {
+  constexpr size_t kMaxGroupBytes = 8 << 20;
+  size_t i = 0;
+  while (i < entries.size()) {
+    EntryApplier applier(store_.get());
+    size_t bytes = 0;
+    for (; i < entries.size() && (bytes == 0 || bytes < kMaxGroupBytes); ++i) {
+      bytes += entries[i].data.size() + 1;
+      if (absl::Status st = applier.Stage(entries[i]); !st.ok()) {
+        spdlog::critical("cannot apply log entry {}: {}", entries[i].position,
+                         st.ToString());
+        return st;
       }
-    } else if (!seen.ok()) {
-      return FromRocks(seen);
     }
-    // else: a retried command already applied; its first result stands.
+    if (absl::Status st = applier.Commit(); !st.ok()) return st;
+    std::lock_guard<std::mutex> lock(mu_);
+    applied_ = entries[i - 1].position;
+    applied_cv_.notify_all();
   }
-  batch.Put(store_->meta(), Store::AppliedKey(), EncodePosition(entry.position));
-  rocksdb::Status s = store_->db()->Write(rocksdb::WriteOptions(), &batch);
-  if (!s.ok()) {
-    spdlog::critical("cannot apply log entry {}: {}", entry.position,
-                     s.ToString());
-    return FromRocks(s);
-  }
-  std::lock_guard<std::mutex> lock(mu_);
-  applied_ = entry.position;
-  applied_cv_.notify_all();
   return absl::OkStatus();
 }
 
@@ -139,20 +126,97 @@ absl::Status Replica::WaitApplied(uint64_t position) {
       ")"));
 }
 
+struct Replica::Proposal {
+  const Command* command;
+  size_t bytes;
+  bool done = false;                      // guarded by propose_mu_
+  absl::StatusOr<uint64_t> position = 0;  // guarded by propose_mu_
+};
+
+uint64_t Replica::appends() const {
+  std::lock_guard<std::mutex> lock(propose_mu_);
+  return appends_;
+}
+
+std::string Replica::EncodeEntry(const std::vector<Proposal*>& batch) const {
+  const int64_t now = options_.now_unix_ms
+                          ? options_.now_unix_ms()
+                          : absl::ToUnixMillis(absl::Now());
+  Command entry;
+  if (batch.size() == 1) {
+    entry = *batch[0]->command;  // a lone command stays a plain Command
+  } else {
+    CommandBatch* b = entry.mutable_batch();
+    b->mutable_commands()->Reserve(static_cast<int>(batch.size()));
+    for (const Proposal* p : batch) {
+      Command* c = b->add_commands();
+      *c = *p->command;
+      c->clear_proposed_unix_ms();  // the envelope's times apply
+      c->clear_prune_results_before_unix_ms();
+    }
+  }
+  entry.set_proposed_unix_ms(now);
+  entry.set_prune_results_before_unix_ms(
+      now - absl::ToInt64Milliseconds(options_.result_retention));
+  return entry.SerializeAsString();
+}
+
+absl::StatusOr<uint64_t> Replica::Propose(Proposal* p) {
+  // Envelope: times (2 x 11 bytes), the batch field's tag and length;
+  // per command: its tag and length.
+  constexpr size_t kEnvelopeBytes = 32;
+  constexpr size_t kPerCommandBytes = 5;
+  std::unique_lock<std::mutex> lock(propose_mu_);
+  queue_.push_back(p);
+  while (!p->done) {
+    if (queue_.empty() || appends_in_flight_ >= options_.max_appends_in_flight) {
+      proposed_cv_.wait(lock);
+      continue;
+    }
+    // Lead one append with everything queued (FIFO, within the limits).
+    std::vector<Proposal*> batch;
+    size_t bytes = kEnvelopeBytes;
+    while (!queue_.empty() && batch.size() < options_.max_batch_commands) {
+      Proposal* next = queue_.front();
+      const size_t add = next->bytes + kPerCommandBytes;
+      if (!batch.empty() && bytes + add > options_.max_command_bytes) break;
+      batch.push_back(next);
+      bytes += add;
+      queue_.pop_front();
+    }
+    ++appends_in_flight_;
+    ++appends_;
+    lock.unlock();
+    absl::StatusOr<uint64_t> position = log_->Append(EncodeEntry(batch));
+    lock.lock();
+    --appends_in_flight_;
+    for (Proposal* q : batch) {
+      q->position = position;
+      q->done = true;
+    }
+    proposed_cv_.notify_all();
+  }
+  return p->position;
+}
+
 absl::StatusOr<CommandResult> Replica::Execute(const Command& command) {
   if (command.request_id().empty()) {
     return absl::InvalidArgumentError("command without request id");
   }
-  std::string data = command.SerializeAsString();
-  if (data.size() > options_.max_command_bytes) {
+  if (command.has_batch()) {
+    return absl::InvalidArgumentError("command batches are built by replicas");
+  }
+  const size_t size = command.ByteSizeLong();
+  if (size > options_.max_command_bytes) {
     CommandResult refused;
     refused.mutable_error()->set_reason(TOO_LARGE);
     refused.mutable_error()->set_message(
-        absl::StrCat("command of ", data.size(), " bytes exceeds the limit of ",
+        absl::StrCat("command of ", size, " bytes exceeds the limit of ",
                      options_.max_command_bytes, " bytes"));
     return refused;
   }
-  absl::StatusOr<uint64_t> position = log_->Append(data);
+  Proposal proposal{&command, size};
+  absl::StatusOr<uint64_t> position = Propose(&proposal);
   if (!position.ok()) {
     const absl::Status& st = position.status();
     if (absl::IsResourceExhausted(st)) {
@@ -173,6 +237,12 @@ absl::StatusOr<CommandResult> Replica::Execute(const Command& command) {
                                         store_->results(),
                                         command.request_id(), &bytes);
   CommandResult result;
+  if (s.IsNotFound()) {
+    // Pruned already (only with a retention shorter than the wait).
+    return absl::UnavailableError(
+        "the command was applied but its result was pruned before it was "
+        "read (result retention shorter than the apply wait)");
+  }
   if (!s.ok() || !result.ParseFromString(bytes)) {
     return absl::InternalError("applied command left no result");
   }

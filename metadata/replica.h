@@ -1,22 +1,32 @@
 // A metadata replica: applies the log to its own RocksDB and answers reads
 // and writes.
 //
+// Writes (group commit): Execute queues its command; while fewer than
+// max_appends_in_flight appends are running, a waiting caller leads: it
+// takes every queued command (up to max_command_bytes in all) and appends
+// them as one log entry (a CommandBatch; a lone command as itself), then
+// hands the position to every command of that entry. Each caller then
+// waits until the entry is applied and reads its own result by request id.
+//
 // Threads: the log's tail thread is the only writer of state; it applies
-// each entry (one WriteBatch holding the state change, the result under the
-// request id and the applied position) and then publishes the new applied
-// position under mu_. Callers (gRPC threads) append through the log, wait on
-// applied_cv_ and read from RocksDB snapshots. SyncDurable() may run on any
-// one thread (metad's heartbeat thread).
+// runs of entries (log_apply.h: one WriteBatch holding the state changes,
+// each command's result under its request id and the applied position)
+// and then publishes the new applied position under mu_. Callers (gRPC
+// threads) propose under propose_mu_, append on their own thread, wait on
+// applied_cv_ and read RocksDB. SyncDurable() may run on any one thread
+// (metad's heartbeat thread).
 #ifndef BERTH_METADATA_REPLICA_H_
 #define BERTH_METADATA_REPLICA_H_
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,7 +48,20 @@ struct ReplicaOptions {
   // How long a write or a linearizable read waits for the log to deliver
   // its position before answering UNAVAILABLE (outcome unknown).
   absl::Duration apply_timeout = absl::Seconds(30);
+  // Largest command, and largest log entry (a batch of commands): the
+  // batch envelope adds at most 32 bytes to a lone command, which the
+  // 4 KiB margin of the default covers.
   size_t max_command_bytes = kDefaultMaxCommandBytes;
+  // Group commit: appends one replica runs at once (each carries every
+  // command queued when it started), and commands per entry.
+  int max_appends_in_flight = 2;
+  size_t max_batch_commands = 1024;
+  // Results of commands proposed longer ago than this are pruned by apply
+  // (a retry within the window gets the first result). The prune point
+  // travels in the log, so replicas stay identical whatever their flags.
+  absl::Duration result_retention = absl::Hours(1);
+  // Proposal clock, Unix ms (tests inject one); default absl::Now().
+  std::function<int64_t()> now_unix_ms;
   // Called once, on the log's thread, when delivery stops for good (e.g.
   // OUT_OF_RANGE: the position was compacted away). Must not block.
   std::function<void(const absl::Status&)> on_tail_error;
@@ -71,6 +94,8 @@ class Replica {
       const GetClusterConfigRequest& request);
   absl::StatusOr<ListChunkRefsResponse> ListChunkRefs(
       const ListChunkRefsRequest& request);
+  absl::StatusOr<GetImageRepositoriesResponse> GetImageRepositories(
+      const GetImageRepositoriesRequest& request);
 
   uint64_t applied() const;
   // The newest position whose state is synced to disk (0 before the first
@@ -81,6 +106,8 @@ class Replica {
   // Non-OK once the log stopped delivering (see on_tail_error).
   absl::Status tail_error() const;
   uint64_t read_rounds() const { return barrier_.rounds(); }
+  // Log entries appended by Execute so far (each may carry many commands).
+  uint64_t appends() const;
 
   Store* store() const { return store_.get(); }
   Log* log() const { return log_.get(); }
@@ -91,7 +118,11 @@ class Replica {
  private:
   Replica(std::unique_ptr<Store> store, std::unique_ptr<Log> log,
           ReplicaOptions options);
-  absl::Status ApplyEntry(const LogEntry& entry);
+  struct Proposal;
+  absl::Status ApplyEntries(std::vector<LogEntry>& entries);
+  // Queues `p` and returns once its entry was appended (or failed).
+  absl::StatusOr<uint64_t> Propose(Proposal* p);
+  std::string EncodeEntry(const std::vector<Proposal*>& batch) const;
   absl::Status WaitApplied(uint64_t position);
   absl::Status Barrier(const ReadOptions& read);
 
@@ -106,6 +137,12 @@ class Replica {
   uint64_t durable_ = 0;       // guarded by mu_
   bool stopped_ = false;       // guarded by mu_
   absl::Status tail_error_;    // guarded by mu_
+
+  mutable std::mutex propose_mu_;
+  std::condition_variable proposed_cv_;
+  std::deque<Proposal*> queue_;  // guarded by propose_mu_
+  int appends_in_flight_ = 0;    // guarded by propose_mu_
+  uint64_t appends_ = 0;         // guarded by propose_mu_
 };
 
 }  // namespace berth::meta

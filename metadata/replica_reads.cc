@@ -31,11 +31,18 @@ bool Visible(const RepositoryRecord& repo, const SearchRequest& request) {
 absl::StatusOr<GetImageResponse> Replica::GetImage(
     const GetImageRequest& request) {
   if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
-  std::optional<ImageRecord> image = StoreView(*store_).GetImage(request.id());
-  if (!image) return NotFound<GetImageResponse>(IMAGE_NOT_FOUND, "Image not found");
+  // One point lookup, parsed in place from RocksDB's pinned block.
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(),
+                                        store_->images(), request.id(), &value);
   GetImageResponse response;
-  if (!request.include_json()) image->clear_json();
-  *response.mutable_image() = std::move(*image);
+  if (s.IsNotFound() ||
+      (s.ok() && !response.mutable_image()->ParseFromArray(
+                     value.data(), static_cast<int>(value.size())))) {
+    return NotFound<GetImageResponse>(IMAGE_NOT_FOUND, "Image not found");
+  }
+  if (!s.ok()) return FromRocks(s);
+  if (!request.include_json()) response.mutable_image()->clear_json();
   return response;
 }
 
@@ -163,6 +170,30 @@ absl::StatusOr<ListChunkRefsResponse> Replica::ListChunkRefs(
         ->add_image_ids(key.substr(sep + 1));
   }
   if (!it->status().ok()) return FromRocks(it->status());
+  return response;
+}
+
+}  // namespace berth::meta
+
+namespace berth::meta {
+
+absl::StatusOr<GetImageRepositoriesResponse> Replica::GetImageRepositories(
+    const GetImageRepositoriesRequest& request) {
+  if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
+  GetImageRepositoriesResponse response;
+  if (request.id().empty()) return response;
+  ScopedSnapshot snap(store_->db());
+  StoreView view(*store_, snap.get());
+  const std::string prefix = ImageRepoKey(request.id(), "");
+  for (const auto& [key, unused] : view.Scan(Table::kImageRepos, prefix)) {
+    const std::string name = key.substr(prefix.size());
+    std::optional<RepositoryRecord> repo = view.GetRepository(name);
+    if (!repo) continue;  // the index follows the records; never stale
+    ImageRepository* r = response.add_repositories();
+    r->set_name(name);
+    r->set_is_private(repo->is_private());
+    r->set_owner(repo->owner());
+  }
   return response;
 }
 

@@ -18,6 +18,10 @@ std::string ChunkRefKey(const std::string& digest, const std::string& image) {
   return absl::StrCat(digest, std::string(1, '\0'), image);
 }
 
+std::string ImageRepoKey(const std::string& image, const std::string& repository) {
+  return absl::StrCat(image, std::string(1, '\0'), repository);
+}
+
 namespace {
 
 template <class Message>
@@ -80,6 +84,20 @@ namespace {
 
 CommandResult Ok() { return CommandResult(); }
 
+// Writes `repo` and adds the image -> repository index entries of ids
+// that `before` (the stored record, if any) did not list yet. Image lists
+// only grow; DeleteRepository drops the whole list and its entries.
+void PutRepositoryIndexed(const std::optional<RepositoryRecord>& before,
+                          const RepositoryRecord& repo, StateWriter* writer) {
+  const int had = before ? before->images_size() : 0;
+  // MergeImageList appends new ids after the existing ones, in order.
+  for (int i = had; i < repo.images_size(); ++i) {
+    writer->Put(Table::kImageRepos, ImageRepoKey(repo.images(i).id(), repo.name()),
+                "");
+  }
+  writer->PutRepository(repo);
+}
+
 RepositoryRecord RepositoryOrNew(const StateView& state,
                                  const std::string& name) {
   std::optional<RepositoryRecord> repo = state.GetRepository(name);
@@ -102,9 +120,11 @@ CommandResult ApplyMergeImageList(const std::string& name,
                                       ImageListEntry>& images,
                                   const StateView& state, StateWriter* writer) {
   if (name.empty()) return Fail(INVALID_ARGUMENT, "empty repository name");
-  bool existed = state.GetRepository(name).has_value();
-  RepositoryRecord repo = RepositoryOrNew(state, name);
-  if (MergeImageList(images, &repo) || !existed) writer->PutRepository(repo);
+  std::optional<RepositoryRecord> before = state.GetRepository(name);
+  RepositoryRecord repo = before ? *before : RepositoryOrNew(state, name);
+  if (MergeImageList(images, &repo) || !before) {
+    PutRepositoryIndexed(before, repo, writer);
+  }
   return Ok();
 }
 
@@ -120,18 +140,33 @@ CommandResult ApplyPutImageJson(const PutImageJson& cmd, const StateView& state,
   image.set_json_sha256(Sha256Hex(cmd.json()));
   image.set_parent(cmd.parent());
   image.add_ancestry(cmd.id());
+  bool parent_encrypted = false;
+  std::string parent_sign;
   if (!cmd.parent().empty()) {
     std::optional<ImageRecord> parent = state.GetImage(cmd.parent());
     if (!parent) {
       return Fail(PARENT_NOT_FOUND, "Image depends on a non existing parent");
     }
     for (const auto& id : parent->ancestry()) image.add_ancestry(id);
+    parent_encrypted = parent->encrypted();
+    parent_sign = parent->encryption_sign();
   }
   std::optional<ImageRecord> existing = state.GetImage(cmd.id());
   if (existing && existing->state() == COMPLETE) {
     return Fail(IMAGE_ALREADY_EXISTS, "Image already exists");
   }
+  // Spec §6.4 rule 1, last row: an encrypted image under an encrypted
+  // parent must carry the parent's sign, byte for byte. A plain image may
+  // have an encrypted parent (rule 2).
+  if (cmd.encrypted() && parent_encrypted && parent_sign != cmd.encryption_sign()) {
+    return Fail(SIGN_MISMATCH, "X-Docker-Sign does not match the parent image");
+  }
   if (existing) DropChunkRefs(*existing, writer);  // layer discarded (§4.2)
+  if (cmd.encrypted()) {
+    image.set_encrypted(true);
+    image.set_encryption_scheme(cmd.encryption_scheme());
+    image.set_encryption_sign(cmd.encryption_sign());
+  }
   image.set_state(JSON_UPLOADED);
   image.set_created_unix(existing ? existing->created_unix() : cmd.now_unix());
   writer->PutImage(image);
@@ -203,10 +238,11 @@ CommandResult ApplyPutTag(const PutTag& cmd, const StateView& state,
   for (int i = image->ancestry_size() - 1; i >= 0; --i) {
     entries.Add()->set_id(image->ancestry(i));
   }
-  RepositoryRecord repo = RepositoryOrNew(state, cmd.repository());
+  std::optional<RepositoryRecord> before = state.GetRepository(cmd.repository());
+  RepositoryRecord repo = before ? *before : RepositoryOrNew(state, cmd.repository());
   MergeImageList(entries, &repo);
   if (cmd.tag() == "latest") repo.set_metadata(cmd.tag_metadata());
-  writer->PutRepository(repo);
+  PutRepositoryIndexed(before, repo, writer);
   return Ok();
 }
 
@@ -230,11 +266,16 @@ CommandResult ApplyDeleteRepository(const DeleteRepository& cmd,
                                     const StateView& state,
                                     StateWriter* writer) {
   auto tags = state.Scan(Table::kTags, TagKey(cmd.name(), ""));
-  bool exists = state.GetRepository(cmd.name()).has_value();
-  if (cmd.name().empty() || (!exists && tags.empty())) {
+  std::optional<RepositoryRecord> repo = state.GetRepository(cmd.name());
+  if (cmd.name().empty() || (!repo && tags.empty())) {
     return Fail(REPOSITORY_NOT_FOUND, "Repository not found");
   }
   for (const auto& [key, value] : tags) writer->Delete(Table::kTags, key);
+  if (repo) {
+    for (const ImageListEntry& e : repo->images()) {
+      writer->Delete(Table::kImageRepos, ImageRepoKey(e.id(), cmd.name()));
+    }
+  }
   // The record holds the image list, private flag, description, owner and
   // repository metadata: all go with it. Images stay (spec §2.5.6).
   writer->Delete(Table::kRepositories, cmd.name());
@@ -314,6 +355,10 @@ CommandResult Apply(const Command& command, const StateView& state,
     case Command::kPutShard:
     case Command::kRemoveShard:
       return internal::ApplyAccountCommand(command, state, writer);
+    case Command::kBatch:
+      // Batches are unpacked by the replica (ApplyLogEntry); one inside
+      // a batch, or reaching Apply, is refused.
+      return Fail(INVALID_ARGUMENT, "nested command batch");
     case Command::OP_NOT_SET:
       break;
   }

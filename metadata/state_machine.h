@@ -31,6 +31,7 @@ constexpr size_t kMaxImageJsonBytes = 1 << 20;
 // Keys of composite tables.
 std::string TagKey(const std::string& repository, const std::string& tag);
 std::string ChunkRefKey(const std::string& digest, const std::string& image);
+std::string ImageRepoKey(const std::string& image, const std::string& repository);
 constexpr char kConfigKey[] = "cluster";
 
 class StateView {

@@ -13,9 +13,10 @@ namespace {
 // names matter, not the order, but the accessors index into cf_).
 constexpr const char* kFamilies[] = {
     "default", "images", "repositories", "tags",     "results", "log",
-    "meta",    "users",  "emails",       "config",   "chunkrefs"};
+    "meta",    "users",  "emails",       "config",   "chunkrefs",
+    "imagerepos", "resulttimes"};
 // cf_ index of each Table.
-constexpr int kTableIndex[kNumTables] = {1, 2, 3, 7, 8, 9, 10};
+constexpr int kTableIndex[kNumTables] = {1, 2, 3, 7, 8, 9, 10, 11};
 
 }  // namespace
 
@@ -101,6 +102,7 @@ absl::StatusOr<Store::Digest> Store::ComputeDigest() const {
                      table(static_cast<Table>(t)));
   }
   cfs.emplace_back("results", results());
+  cfs.emplace_back("resulttimes", result_times());
   for (const auto& [name, cf] : cfs) {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -11,6 +11,10 @@
 //   emails        lower-cased email -> username (uniqueness index)
 //   config        "cluster" -> ClusterConfig
 //   chunkrefs     chunk digest \0 image id -> "" (GC: who references a chunk)
+//   imagerepos    image id \0 "<ns>/<repo>" -> "" (repositories whose image
+//                 list holds the image; read permission on images)
+//   resulttimes   big-endian proposal ms ++ request id -> "" (pruning order
+//                 of `results`)
 //
 // The applied position is written in the same WriteBatch as the state it
 // covers, so after a crash state and position always agree.
@@ -40,8 +44,9 @@ enum class Table {
   kEmails,
   kConfig,
   kChunkRefs,
+  kImageRepos,
 };
-constexpr int kNumTables = 7;
+constexpr int kNumTables = 8;
 const char* TableName(Table t);
 
 class Store {
@@ -56,6 +61,7 @@ class Store {
   rocksdb::ColumnFamilyHandle* results() const { return cf_[4]; }
   rocksdb::ColumnFamilyHandle* log() const { return cf_[5]; }
   rocksdb::ColumnFamilyHandle* meta() const { return cf_[6]; }
+  rocksdb::ColumnFamilyHandle* result_times() const { return cf_[12]; }
   rocksdb::ColumnFamilyHandle* table(Table t) const;
   const std::string& dir() const { return dir_; }
 
@@ -63,6 +69,10 @@ class Store {
   absl::StatusOr<uint64_t> ReadAppliedPosition(
       const rocksdb::Snapshot* snapshot = nullptr) const;
   static std::string AppliedKey() { return "applied"; }
+  // meta keys of result pruning (see replica.h): the largest prune point
+  // seen in the log, and the first `resulttimes` key not yet pruned.
+  static std::string PrunePointKey() { return "prune_point"; }
+  static std::string PruneCursorKey() { return "prune_cursor"; }
 
   // sha256 over every state table and the results, read from one
   // snapshot, with the applied position of that snapshot. Replicas that

@@ -129,8 +129,8 @@ TEST(MetadFaultsTest, TrimBoundsEtcdAndCompactedReplicasBootstrap) {
   // larger than everything written. Periodic trims keep it bounded, and an
   // explicit trim + defragment shrinks it to little more than the live keys.
   EXPECT_GT(written, static_cast<size_t>(size_max));
-  EXPECT_LT(size_max, 64 << 20);
-  EXPECT_LT(size_after, 4 << 20);
+  EXPECT_LT(size_max, 96 << 20);
+  EXPECT_LT(size_after, 8 << 20);
 
   // The wiped replica starts from a checkpoint (its log start is gone).
   ASSERT_OK(cluster.StartMetad(2));

@@ -14,6 +14,7 @@
 #include "common/options.h"
 #include "metadata/metadata_client.h"
 #include "nlohmann/json.hpp"
+#include "tools/image_cmd.h"
 
 namespace berth {
 namespace {
@@ -214,6 +215,7 @@ int Main(int argc, char** argv) {
   std::string id, repo;
   CLI::App* image_cmd = app.add_subcommand("image", "show an image");
   image_cmd->add_option("id", id, "image id")->required();
+  AddImageCommands(image_cmd, &json);  // image push|pull (tools/image_cmd.h)
   CLI::App* repo_cmd =
       app.add_subcommand("repository", "show a repository's tags and images");
   repo_cmd->add_option("name", repo, "ns/repo (or repo for library/repo)")
@@ -225,6 +227,7 @@ int Main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (int rc = RunImageCommands(image_cmd); rc >= 0) return rc;
   meta::MetadataClientOptions options;
   options.call_timeout = absl::Seconds(10);
   auto client = meta::MetadataClient::Connect(metadata, options);

@@ -5,7 +5,9 @@
 //  - metadata writes/s (Execute of a PutImageJson, spread over the 3
 //    replicas) with p50/p99 latency at 1, 16 and 128 writers;
 //  - stale-ok and linearizable GetImage reads/s on one replica.
-// Usage: metadata_bench [--seconds S] [--readers N]
+// Usage: metadata_bench [--seconds S] [--readers N] [--metad-flag F]...
+// (--metad-flag passes one more flag to every metad, e.g.
+//  --metad-flag --max-batch-commands --metad-flag 1 turns group commit off)
 // (run from the workspace root: .bazel/bin/tests/bench/metadata_bench)
 #include <grpcpp/grpcpp.h>
 
@@ -70,12 +72,14 @@ Result Measure(int threads, double seconds, Op op) {
 int Main(int argc, char** argv) {
   double seconds = 5;
   int readers = 32;
+  std::vector<std::string> flags = {"--log-level", "warn"};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
     if (!strcmp(argv[i], "--readers")) readers = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--metad-flag")) flags.push_back(argv[i + 1]);
   }
   setenv("BERTH_BENCH", "1", 1);
-  auto started = MetadCluster::Start(3, 3, {"--log-level", "warn"});
+  auto started = MetadCluster::Start(3, 3, flags);
   if (!started.ok()) {
     std::fprintf(stderr, "cluster: %s\n", started.status().ToString().c_str());
     return 1;
