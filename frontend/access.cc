@@ -107,6 +107,11 @@ absl::StatusOr<Caller> AccessControl::Authenticate(HttpExchange& ex,
       }
       caller.anonymous = false;
       caller.grant = *grant;
+      // A session cookie for the rest of the pull/push (spec §1.5).
+      if (auto cookie = IssueCookie(*grant); cookie.ok()) {
+        ex.AddResponseHeader("Set-Cookie",
+                             "session=" + *cookie + "; Path=/; HttpOnly");
+      }
       return caller;
     }
     case auth::Credentials::Kind::kBasic: {
@@ -140,6 +145,11 @@ absl::StatusOr<Caller> AccessControl::Authenticate(HttpExchange& ex,
       caller.anonymous = false;
       caller.grant = *grant;
       caller.via_cookie = true;
+      // Idle lifetime: each successful use extends the session.
+      if (auto refreshed = IssueCookie(*grant); refreshed.ok()) {
+        ex.AddResponseHeader("Set-Cookie",
+                             "session=" + *refreshed + "; Path=/; HttpOnly");
+      }
       return caller;
     }
   }

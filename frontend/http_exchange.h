@@ -38,6 +38,10 @@ class HttpExchange {
   virtual const std::string& request_id() const = 0;
   // Names the endpoint for metrics and the access log (default "other").
   virtual void set_route_label(const std::string& label) = 0;
+  // Adds a header to whatever answer this exchange sends (e.g. Set-Cookie
+  // decided during authentication).
+  virtual void AddResponseHeader(const std::string& name,
+                                 const std::string& value) = 0;
 
   // Reads the whole body. RESOURCE_EXHAUSTED if it exceeds `limit` bytes
   // (then the connection is not reused), other errors on a broken body.

@@ -82,6 +82,10 @@ class Exchange final : public HttpExchange {
   const std::string& target() const override { return target_; }
   const std::string& request_id() const override { return request_id_; }
   void set_route_label(const std::string& label) override { route_ = label; }
+  void AddResponseHeader(const std::string& name,
+                         const std::string& value) override {
+    extra_headers_.emplace_back(name, value);
+  }
   const std::string& route() const { return route_; }
 
   std::optional<std::string> header(absl::string_view name) const override {
@@ -238,6 +242,7 @@ class Exchange final : public HttpExchange {
     res.set(http::field::server, "berth");
     res.set("X-Request-Id", request_id_);
     for (const auto& [name, value] : headers) res.insert(name, value);
+    for (const auto& [name, value] : extra_headers_) res.insert(name, value);
     // An unread body would be parsed as the next request.
     if (!parser_.is_done() && !continue_sent_) close_ = true;
   }
@@ -263,6 +268,7 @@ class Exchange final : public HttpExchange {
   std::string target_;
   std::string request_id_;
   std::string route_ = "other";
+  HeaderList extra_headers_;
   bool responded_ = false;
   bool close_ = false;
   bool continue_sent_ = false;

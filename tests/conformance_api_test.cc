@@ -248,7 +248,8 @@ TEST_F(ConformanceTest, BadInputTable) {
     std::string big = head + std::string((1 << 20) - head.size() - 2, 'x') + "\"}";
     ASSERT_EQ(big.size(), 1u << 20);
     std::string bigger = head + std::string((1 << 20) - head.size() - 1, 'x') + "\"}";
-    EXPECT_JSON_ERROR(Must(c.PutImageJson(id, bigger)), 413, "JSON too large");
+    EXPECT_JSON_ERROR(Must(PutExpectingEarlyAnswer(port_, "/v1/images/" + id + "/json", bigger)),
+                      413, "JSON too large");
     nothing_stored("json too large");
     HttpResponse r = Must(c.PutImageJson(id, big));
     EXPECT_EQ(r.status, 200) << r.body;
@@ -355,8 +356,9 @@ TEST_F(ConformanceTest, StateTable) {
                                                  Sha256Hex("nope"), "\"}"))),
           400, "Image depends on a non existing parent");
       EXPECT_JSON_ERROR(
-          Must(c.PutImageJson(i.id, absl::StrCat("{", idq, ",\"c\":\"",
-                                                 std::string(1 << 20, 'x'), "\"}"))),
+          Must(PutExpectingEarlyAnswer(
+              port_, "/v1/images/" + i.id + "/json",
+              absl::StrCat("{", idq, ",\"c\":\"", std::string(1 << 20, 'x'), "\"}"))),
           413, "JSON too large");
       unchanged(i, s);
     }
@@ -463,9 +465,16 @@ TEST_F(ConformanceTest, StateTable) {
           }
         }
       }
-      // Diff is omitted (§2.6.8: then 400 with this message, in any state).
-      EXPECT_JSON_ERROR(Req("GET", absl::StrCat("/v1/images/", i.id, "/diff")), 400,
-                        "Diff queue is disabled");
+      // Diff: the state checks as the table says; a complete image then gets
+      // the "feature off" answer of §2.6.8 (Berth computes no diffs).
+      HttpResponse d = Req("GET", absl::StrCat("/v1/images/", i.id, "/diff"));
+      if (absent) {
+        EXPECT_JSON_ERROR(d, 404, "Image not found");
+      } else if (!complete) {
+        EXPECT_JSON_ERROR(d, 400, kUploading);
+      } else {
+        EXPECT_JSON_ERROR(d, 400, "Diff queue is disabled");
+      }
       unchanged(i, s);
     }
     {

@@ -69,7 +69,9 @@ TEST_F(LimitsTest, JsonLargerThanTheLimitIs413AndNotStored) {
     std::string head = absl::StrCat("{\"id\":\"", img.id, "\",\"comment\":\"");
     return head + std::string(size - head.size() - 2, 'x') + "\"}";
   };
-  EXPECT_JSON_ERROR(Must(c.PutImageJson(img.id, padded(kMaxJson + 1))), 413, "JSON too large");
+  const std::string path = "/v1/images/" + img.id + "/json";
+  EXPECT_JSON_ERROR(Must(PutExpectingEarlyAnswer(port_, path, padded(kMaxJson + 1))), 413,
+                    "JSON too large");
   EXPECT_JSON_ERROR(Must(c.GetImageJson(img.id)), 404, "Image not found");
   // Chunked, without a Content-Length: caught while reading.
   HttpResponse r = Must(c.Request("PUT", "/v1/images/" + img.id + "/json",
@@ -82,7 +84,7 @@ TEST_F(LimitsTest, JsonLargerThanTheLimitIs413AndNotStored) {
   r = Must(c.PutImageJson(img.id, exact));
   EXPECT_EQ(r.status, 200) << r.body;
   // Too large again on an uploading image: 413 and the stored json stays.
-  EXPECT_JSON_ERROR(Must(c.PutImageJson(img.id, padded(kMaxJson + 100))), 413,
+  EXPECT_JSON_ERROR(Must(PutExpectingEarlyAnswer(port_, path, padded(kMaxJson + 100))), 413,
                     "JSON too large");
   ExpectState(c, img.id, State::kJsonUploaded, exact, "");
   Image done{img.id, exact, "layer"};
@@ -137,7 +139,7 @@ TEST_F(LimitsTest, LayerLargerThanTheLimitIs413AndNothingIsPublished) {
   // In LAYER_UPLOADED, an oversize upload leaves the previous layer.
   r = Must(c.PutLayerChunked(img.id, big, 8192));
   EXPECT_JSON_ERROR(r, 413, "Layer too large");
-  r = Must(c.PutLayer(img.id, big));
+  r = Must(PutExpectingEarlyAnswer(port_, "/v1/images/" + img.id + "/layer", big));
   EXPECT_JSON_ERROR(r, 413, "Layer too large");
   ExpectState(c, img.id, State::kLayerUploaded, img.json, img.layer);
   EXPECT_TRUE(PingOk(port_));

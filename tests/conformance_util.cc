@@ -175,6 +175,30 @@ absl::StatusOr<std::string> RawRoundTrip(int port, const std::string& request,
   return (*c)->ReadUntilClosed(timeout);
 }
 
+absl::StatusOr<HttpResponse> PutExpectingEarlyAnswer(int port, const std::string& path,
+                                                     const std::string& body,
+                                                     absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<RawConn>> c = RawConn::Connect(port);
+  if (!c.ok()) return c.status();
+  std::string request =
+      RequestHead("PUT", path,
+                  {{"Content-Length", std::to_string(body.size())}, {"Connection", "close"}}) +
+      body;
+  (*c)->Send(request).IgnoreError();  // EPIPE/ECONNRESET after an early answer
+  absl::StatusOr<std::string> raw = (*c)->ReadUntilClosed(timeout);
+  if (!raw.ok()) return raw.status();
+  std::string rest;
+  absl::StatusOr<HttpResponse> r = ParseHead(*raw, &rest);
+  if (!r.ok()) return r;
+  size_t length = 0;
+  if (absl::SimpleAtoi(r->Header("Content-Length").value_or(""), &length) &&
+      rest.size() > length) {
+    rest.resize(length);
+  }
+  r->body = rest;
+  return r;
+}
+
 absl::StatusOr<HttpResponse> ParseHead(const std::string& raw, std::string* rest) {
   size_t end = raw.find("\r\n\r\n");
   if (end == std::string::npos) {

@@ -79,6 +79,14 @@ class RawConn {
 absl::StatusOr<std::string> RawRoundTrip(int port, const std::string& request,
                                          absl::Duration timeout = absl::Seconds(10));
 
+// PUTs `body` to `path` with Content-Length and Connection: close on a raw
+// socket, sending as much as the server takes (a server may answer early,
+// e.g. 413 before reading an oversize body, and close: then a plain client
+// fails with EPIPE), and returns the answer.
+absl::StatusOr<HttpResponse> PutExpectingEarlyAnswer(
+    int port, const std::string& path, const std::string& body,
+    absl::Duration timeout = absl::Seconds(10));
+
 // Splits a raw answer into status/headers and the bytes after the header
 // block (`rest`).
 absl::StatusOr<HttpResponse> ParseHead(const std::string& raw, std::string* rest);

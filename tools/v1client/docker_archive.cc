@@ -112,9 +112,12 @@ absl::Status DockerArchive::Extract(const std::string& path) {
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
+  if (!FileExists(path)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read archive ", path, ": no such file"));
+  }
   if (archive_read_open_filename(a.get(), path.c_str(), 1 << 20) != ARCHIVE_OK) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot read archive ", path, ": ", archive_error_string(a.get())));
+        path, " is not a readable tar archive: ", archive_error_string(a.get())));
   }
   archive_entry* e = nullptr;
   std::vector<char> buf(1 << 20);

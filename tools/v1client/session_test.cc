@@ -91,9 +91,9 @@ TEST(CookieJarTest, StoresAndReturnsHostOnlyCookies) {
   jar.Store("reg.example", "/v1/images/x/json", "scoped=1; Path=/v1/images", now);
   jar.Store("reg.example", "/v1/x", "short=1; Max-Age=10", now);
   EXPECT_EQ(jar.CookieHeader("reg.example", "/v1/images/y/layer", now),
-            "scoped=1; session=abc; short=1");
+            "scoped=1; short=1; session=abc");  // longer paths first
   EXPECT_EQ(jar.CookieHeader("REG.example", "/v1/repositories/a/tags", now),
-            "session=abc; short=1");
+            "short=1; session=abc");
   EXPECT_EQ(jar.CookieHeader("other.example", "/", now), "");
   EXPECT_EQ(jar.CookieHeader("reg.example", "/v1/repositories", now + absl::Seconds(11)),
             "session=abc");

@@ -1,0 +1,276 @@
+// The push/pull conformance against a cluster started by
+// `tools/berth-cluster up --frontends 2`: push through frontend-1, pull
+// through frontend-2 (and the other way round, and one image's three PUTs
+// spread over both, spec §4.5); search answers the same from both. And
+// /readyz of a frontend follows its metadata tier: 503 while the cluster's
+// metad is killed, 200 again after it is restarted.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/conformance_util.h"
+#include "tests/harness/http.h"
+#include "tests/harness/process.h"
+#include "tests/registry_client.h"
+#include "tests/test_images.h"
+
+namespace berth::testing {
+namespace {
+
+using json = nlohmann::json;
+
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+// A base port N with N..N+31 free (berth-cluster's layout).
+int PickBasePort() {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int base = FreePort();
+    if (base <= 0 || base + 31 > 65535) continue;
+    bool all = true;
+    for (int p = base; p <= base + 31 && all; ++p) all = PortFree(p);
+    if (all) return base;
+  }
+  return 0;
+}
+
+bool PidAlive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::string s = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = s.rfind(')');
+  return paren == std::string::npos || s.size() < paren + 3 || s[paren + 2] != 'Z';
+}
+
+std::string BerthClusterScript() {
+  const char* env = std::getenv("BERTH_CLUSTER");
+  return env != nullptr && *env != '\0' ? env : RunfilePath("tools/berth-cluster");
+}
+
+class ClusterConformanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("conformance-cluster-");
+    cluster_dir_ = dir_ + "/cluster";
+    int base = PickBasePort();
+    ASSERT_GT(base, 0) << "no free range of 32 ports";
+    ProcessOptions o;
+    o.name = "berth-cluster-up";
+    o.argv = {BerthClusterScript(), "up", "--dir", cluster_dir_, "--base-port",
+              std::to_string(base), "--berth", BerthBinary(), "--frontends", "2"};
+    o.log_path = dir_ + "/up.log";
+    absl::StatusOr<std::unique_ptr<Process>> up = Process::Start(o);
+    ASSERT_TRUE(up.ok()) << up.status();
+    absl::StatusOr<int> code = (*up)->Wait(absl::Seconds(90));
+    ASSERT_TRUE(code.ok()) << code.status() << "\n" << (*up)->LogTail();
+    ASSERT_EQ(*code, 0) << (*up)->LogTail();
+    ASSERT_TRUE(LoadState());
+    for (const char* name : {"frontend-1", "frontend-2", "metad-1", "blobd-1"}) {
+      ASSERT_TRUE(state_.contains(name)) << name << " missing: " << state_.dump();
+    }
+    for (const char* name : {"frontend-1", "frontend-2"}) {
+      absl::StatusOr<RegistryClient> c =
+          RegistryClient::FromUrl(state_[name]["url"].get<std::string>());
+      ASSERT_TRUE(c.ok()) << c.status();
+      frontends_.push_back(*c);
+    }
+  }
+
+  void TearDown() override {
+    if (HasFailure()) DumpClusterLogs();
+    extra_.reset();
+    if (ReadFileOrEmpty(cluster_dir_ + "/cluster.json").empty()) return;
+    ProcessOptions o;
+    o.name = "berth-cluster-down";
+    o.argv = {BerthClusterScript(), "down", "--dir", cluster_dir_};
+    o.log_path = dir_ + "/down.log";
+    absl::StatusOr<std::unique_ptr<Process>> down = Process::Start(o);
+    ASSERT_TRUE(down.ok()) << down.status();
+    absl::StatusOr<int> code = (*down)->Wait(absl::Seconds(40));
+    EXPECT_TRUE(code.ok() && *code == 0) << (*down)->LogTail();
+  }
+
+  bool LoadState() {
+    state_ = json::parse(ReadFileOrEmpty(cluster_dir_ + "/cluster.json"), nullptr, false);
+    return state_.is_object();
+  }
+
+  void SaveState() {
+    std::ofstream out(cluster_dir_ + "/cluster.json");
+    out << state_.dump(1);
+  }
+
+  void DumpClusterLogs() {
+    if (!LoadState()) return;
+    for (const auto& [name, info] : state_.items()) {
+      std::string text = ReadFileOrEmpty(info.value("log", ""));
+      if (text.size() > 3000) text = text.substr(text.size() - 3000);
+      std::cerr << "==== " << name << " ====\n" << text << "\n";
+    }
+  }
+
+  // The value of `flag` in the recorded argv of `name`.
+  std::string ArgOf(const std::string& name, const std::string& flag) {
+    const json& argv = state_[name]["argv"];
+    for (size_t i = 0; i + 1 < argv.size(); ++i) {
+      if (argv[i] == flag) return argv[i + 1].get<std::string>();
+    }
+    return "";
+  }
+
+  std::string dir_;
+  std::string cluster_dir_;
+  json state_;
+  std::vector<RegistryClient> frontends_;
+  std::unique_ptr<Process> extra_;  // our own frontend or restarted metad
+};
+
+TEST_F(ClusterConformanceTest, PushThroughOneFrontendPullThroughTheOther) {
+  absl::StatusOr<std::vector<TestImage>> chain = LoadChain();
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  const RegistryClient& fe1 = frontends_[0];
+  const RegistryClient& fe2 = frontends_[1];
+  ASSERT_NE(fe1.port(), fe2.port());
+  const std::map<std::string, std::string> tags = {{"latest", kXattrId}, {"base", kScratchId}};
+  PushOptions push;
+  push.tags = tags;
+  push.framing = LayerFraming::kAlternate;
+  absl::StatusOr<PushReport> report =
+      PushChain(fe1, "foo/bar", std::vector<PushImage>(chain->begin(), chain->end()), push);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->uploaded.size(), chain->size());
+  // Push answers name exactly one endpoint: the frontend pushed to.
+  EXPECT_EQ(report->endpoints, absl::StrCat(fe1.host(), ":", fe1.port()));
+
+  absl::StatusOr<PullResult> pulled = PullAndVerify(fe2, "foo/bar");
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(pulled->tags, tags);
+  ASSERT_EQ(pulled->images.size(), chain->size());
+  for (const TestImage& i : *chain) {
+    const PulledImage& got = pulled->images.at(i.id);
+    EXPECT_EQ(got.json, i.json);
+    EXPECT_TRUE(got.layer == i.layer) << i.id;
+    EXPECT_EQ(got.json_response.Header("X-Docker-Checksum-Payload"), i.payload_checksum);
+  }
+  HttpResponse r = Must(fe2.GetImageList("foo/bar"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Ranges through the other frontend.
+  const TestImage& sudoers = (*chain)[2];
+  r = Must(fe2.GetLayer(sudoers.id, "bytes=0-0"));
+  EXPECT_EQ(r.status, 206);
+  EXPECT_EQ(r.body, sudoers.layer.substr(0, 1));
+  r = Must(fe2.GetLayer(sudoers.id, absl::StrCat("bytes=1000-", sudoers.layer.size())));
+  EXPECT_EQ(r.status, 206);
+  EXPECT_TRUE(r.body == sudoers.layer.substr(1000));
+  r = Must(fe2.GetLayer(sudoers.id, absl::StrCat("bytes=", sudoers.layer.size(), "-")));
+  EXPECT_EQ(r.status, 416);
+  EXPECT_EQ(r.Header("Content-Range"), absl::StrCat("bytes */", sudoers.layer.size()));
+
+  // One image's PUTs spread over both frontends (a load balancer).
+  Image spread = Synthetic("cluster/spread", kXattrId,
+                           ReadTestdata(absl::StrCat(kSudoersId, "/layer.tar.bz2")).value_or(""));
+  ASSERT_FALSE(spread.layer.empty());
+  r = Must(fe1.PutImageJson(spread.id, spread.json));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_JSON_ERROR(Must(fe2.GetImageJson(spread.id)), 400,
+                    "Image is being uploaded, retry later");
+  r = Must(fe2.PutLayerChunked(spread.id, spread.layer, 333));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = Must(fe1.PutChecksum(spread.id, spread.payload()));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = Must(fe2.PutTag("foo/bar", "spread", spread.id));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_JSON_ERROR(Must(fe2.PutChecksum(spread.id, spread.payload())), 409,
+                    "Cannot set this image checksum");
+
+  // And the other way round: push through frontend-2, pull through frontend-1.
+  PushOptions back;
+  back.tags = {{"latest", kSudoersId}};
+  report = PushChain(fe2, "other/repo",
+                     std::vector<PushImage>(chain->begin(), chain->begin() + 3), back);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->skipped.size(), 3u);  // already there, seen from frontend-2
+  pulled = PullAndVerify(fe1, "foo/bar");
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+  EXPECT_EQ(pulled->tags.at("spread"), spread.id);
+  EXPECT_TRUE(pulled->images.at(spread.id).layer == spread.layer);
+  pulled = PullAndVerify(fe1, "other/repo");
+  ASSERT_TRUE(pulled.ok()) << pulled.status();
+
+  // Search is the same from every frontend.
+  r = Must(fe1.Request("GET", "/v1/search?q=o"));
+  HttpResponse r2 = Must(fe2.Request("GET", "/v1/search?q=o"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, r2.body);
+  EXPECT_EQ(json::parse(r.body, nullptr, false)["num_results"], 2) << r.body;
+}
+
+TEST_F(ClusterConformanceTest, ReadyzFollowsTheMetadataTier) {
+  // Our own frontend on the cluster's tiers, with an admin port.
+  const std::string metadata = ArgOf("frontend-1", "--metadata");
+  const std::string blobd = ArgOf("frontend-1", "--blobd");
+  ASSERT_FALSE(metadata.empty() || blobd.empty()) << state_.dump();
+  const int port = FreePort(), admin = FreePort();
+  ProcessOptions o;
+  o.name = "frontend-admin";
+  o.argv = {BerthBinary(), "frontend", "--listen", absl::StrCat("127.0.0.1:", port),
+            "--admin-listen", absl::StrCat("127.0.0.1:", admin), "--metadata", metadata,
+            "--blobd", blobd};
+  o.log_path = dir_ + "/frontend-admin.log";
+  absl::StatusOr<std::unique_ptr<Process>> fe = Process::Start(o);
+  ASSERT_TRUE(fe.ok()) << fe.status();
+  std::unique_ptr<Process> frontend = *std::move(fe);
+  auto status_of = [&](const std::string& path) {
+    absl::StatusOr<HttpResponse> r = HttpGet("127.0.0.1", admin, path, absl::Seconds(5));
+    return r.ok() ? r->status : 0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return status_of("/readyz") == 200; }, absl::Seconds(20)))
+      << frontend->LogTail();
+  EXPECT_EQ(status_of("/healthz"), 200);
+
+  pid_t pid = state_["metad-1"]["pid"].get<pid_t>();
+  ASSERT_TRUE(PidAlive(pid));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return !PidAlive(pid); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 503; }, absl::Seconds(20)))
+      << "readyz: " << status_of("/readyz");
+  EXPECT_EQ(status_of("/healthz"), 200);  // alive, just not ready
+
+  // Restart metad with its recorded command line; ready again.
+  ProcessOptions m;
+  m.name = "metad-1";
+  for (const auto& a : state_["metad-1"]["argv"]) m.argv.push_back(a.get<std::string>());
+  m.log_path = state_["metad-1"]["log"].get<std::string>();
+  absl::StatusOr<std::unique_ptr<Process>> metad = Process::Start(m);
+  ASSERT_TRUE(metad.ok()) << metad.status();
+  extra_ = *std::move(metad);
+  state_["metad-1"]["pid"] = extra_->pid();
+  SaveState();
+  EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 200; }, absl::Seconds(30)))
+      << "readyz: " << status_of("/readyz");
+  EXPECT_TRUE(PingOk(port));
+}
+
+}  // namespace
+}  // namespace berth::testing
