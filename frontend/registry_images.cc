@@ -315,7 +315,9 @@ void Registry::PutChecksum(HttpExchange& ex, const Route& r,
   auto* confirm = command.mutable_confirm_checksum();
   confirm->set_id(r.image_id);
   confirm->set_payload_checksum(*payload);
-  confirm->set_client_tarsum(ex.header("X-Docker-Checksum").value_or(""));
+  std::string client_tarsum = ex.header("X-Docker-Checksum").value_or("");
+  // Stored only if well-formed (§2.6.5, §3.2.1); never a reason to fail.
+  if (tar::IsTarSum(client_tarsum)) confirm->set_client_tarsum(client_tarsum);
   auto result = metadata_->Execute(command);
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
   switch (result->error().reason()) {

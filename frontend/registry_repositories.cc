@@ -146,7 +146,21 @@ void Registry::GetImageList(HttpExchange& ex, const Route& r,
       !AddIndexHeaders(ex, r, auth::Access::kRead, &headers)) {
     return;
   }
-  ex.Respond(200, headers, ImageListJson(repo.repository()));
+  // Entries without a checksum show the image's TarSum (client's, else
+  // computed), read now and never stored (spec §3.2.9), so a checksum sent
+  // later in an image-list PUT is still recorded.
+  meta::RepositoryRecord* record = repo.mutable_repository();
+  for (meta::ImageListEntry& e : *record->mutable_images()) {
+    if (!e.checksum().empty()) continue;
+    meta::GetImageRequest request;
+    request.set_id(e.id());
+    auto image = metadata_->GetImage(request);
+    if (!image.ok()) return ReplyUnavailable(ex, image.status());
+    if (image->error().reason() != REASON_UNSPECIFIED) continue;
+    const meta::ImageRecord& i = image->image();
+    e.set_checksum(i.client_tarsum().empty() ? i.computed_tarsum() : i.client_tarsum());
+  }
+  ex.Respond(200, headers, ImageListJson(*record));
 }
 
 void Registry::GetTags(HttpExchange& ex, const Route& r,

@@ -21,6 +21,7 @@
 #include "common/sha256.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/berth_serve.h"
 #include "tests/conformance_util.h"
 #include "tests/harness/http.h"
 #include "tests/harness/process.h"

@@ -199,6 +199,15 @@ absl::StatusOr<HttpResponse> PutExpectingEarlyAnswer(int port, const std::string
   return r;
 }
 
+absl::StatusOr<std::string> SendCutOffTolerant(int port, const std::string& head,
+                                               const std::string& partial_body) {
+  absl::StatusOr<std::unique_ptr<RawConn>> c = RawConn::Connect(port);
+  if (!c.ok()) return c.status();
+  (*c)->Send(head + partial_body).IgnoreError();  // an early answer may reset
+  ::shutdown((*c)->fd(), SHUT_WR);
+  return (*c)->ReadUntilClosed(absl::Seconds(10));
+}
+
 absl::StatusOr<HttpResponse> ParseHead(const std::string& raw, std::string* rest) {
   size_t end = raw.find("\r\n\r\n");
   if (end == std::string::npos) {

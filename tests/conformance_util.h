@@ -87,6 +87,13 @@ absl::StatusOr<HttpResponse> PutExpectingEarlyAnswer(
     int port, const std::string& path, const std::string& body,
     absl::Duration timeout = absl::Seconds(10));
 
+// Sends `head` and a partial body, half-closes (the server sees the body cut
+// off) and returns what the server answered until it closed. Unlike
+// RegistryClient::SendCutOff it tolerates a server that answers early and
+// resets the connection (e.g. 404 before reading the body).
+absl::StatusOr<std::string> SendCutOffTolerant(int port, const std::string& head,
+                                               const std::string& partial_body);
+
 // Splits a raw answer into status/headers and the bytes after the header
 // block (`rest`).
 absl::StatusOr<HttpResponse> ParseHead(const std::string& raw, std::string* rest);

@@ -75,6 +75,11 @@ std::vector<std::pair<std::string, std::string>> RegistryClient::Auth() const {
   return {{"Authorization", "Token " + token_}};
 }
 
+std::vector<std::pair<std::string, std::string>> RegistryClient::IndexAuth() const {
+  if (index_auth_.empty()) return {};
+  return {{"Authorization", index_auth_}};
+}
+
 absl::StatusOr<HttpResponse> RegistryClient::Request(
     const std::string& method, const std::string& path, Headers headers,
     std::string body) const {
@@ -96,10 +101,10 @@ absl::StatusOr<HttpResponse> RegistryClient::Ping(const std::string& path,
 
 absl::StatusOr<HttpResponse> RegistryClient::PutRepository(
     const std::string& name, const std::string& images) const {
-  return Request("PUT", "/v1/repositories/" + name + "/",
-                 {{"X-Docker-Token", "true"},
-                  {"Content-Type", "application/json"}},
-                 images);
+  Headers h = IndexAuth();
+  h.emplace_back("X-Docker-Token", "true");
+  h.emplace_back("Content-Type", "application/json");
+  return Request("PUT", "/v1/repositories/" + name + "/", std::move(h), images);
 }
 
 absl::StatusOr<HttpResponse> RegistryClient::PutImageJson(
@@ -181,16 +186,17 @@ absl::StatusOr<HttpResponse> RegistryClient::GetTags(
 
 absl::StatusOr<HttpResponse> RegistryClient::GetImageList(
     const std::string& repo) const {
-  return Request("GET", "/v1/repositories/" + repo + "/images",
-                 {{"X-Docker-Token", "true"}});
+  Headers h = IndexAuth();
+  h.emplace_back("X-Docker-Token", "true");
+  return Request("GET", "/v1/repositories/" + repo + "/images", std::move(h));
 }
 
 absl::StatusOr<HttpResponse> RegistryClient::PutImageList(
     const std::string& repo, const std::string& body) const {
-  return Request("PUT", "/v1/repositories/" + repo + "/images",
-                 {{"X-Docker-Token", "true"},
-                  {"Content-Type", "application/json"}},
-                 body);
+  Headers h = IndexAuth();
+  h.emplace_back("X-Docker-Token", "true");
+  h.emplace_back("Content-Type", "application/json");
+  return Request("PUT", "/v1/repositories/" + repo + "/images", std::move(h), body);
 }
 
 std::string RegistryClient::LayerPutHead(
@@ -304,17 +310,27 @@ absl::StatusOr<PushReport> PushChain(const RegistryClient& client_in,
   report.token = *token;
   report.endpoints = *endpoints;
   client.set_token(*token);
+  // The client for registry calls: the index itself, or the endpoint.
+  RegistryClient registry = client;
+  if (options.follow_endpoints) {
+    std::string first = endpoints->substr(0, endpoints->find(','));
+    absl::StatusOr<RegistryClient> ep = RegistryClient::FromUrl(first);
+    if (!ep.ok()) return ep.status();
+    registry = *ep;
+    registry.set_timeout(client.timeout());
+    registry.set_token(*token);
+  }
 
   // Step 2: every image, base first.
   for (size_t i = 0; i < images.size(); ++i) {
     const PushImage& image = images[i];
     const std::string base = "/v1/images/" + image.id;
     bool present = false;
-    r = client.GetImageJson(image.id);
+    r = registry.GetImageJson(image.id);
     if (!r.ok()) return r.status();
     if (r->status == 200) present = true;
     if (!present) {
-      r = client.PutImageJson(image.id, image.json);
+      r = registry.PutImageJson(image.id, image.json);
       if (!r.ok()) return r.status();
       if (r->status == 409 && IsJsonError(*r, 409, "Image already exists")) {
         present = true;
@@ -325,15 +341,15 @@ absl::StatusOr<PushReport> PushChain(const RegistryClient& client_in,
     if (!present) {
       bool chunked = options.framing == LayerFraming::kChunked ||
                      (options.framing == LayerFraming::kAlternate && i % 2 == 0);
-      r = chunked ? client.PutLayerChunked(image.id, image.layer, options.chunk_size)
-                  : client.PutLayer(image.id, image.layer);
+      r = chunked ? registry.PutLayerChunked(image.id, image.layer, options.chunk_size)
+                  : registry.PutLayer(image.id, image.layer);
       if (!r.ok()) return r.status();
       if (r->status != 200) {
         return Unexpected(absl::StrCat("PUT ", base, "/layer (",
                                        chunked ? "chunked" : "Content-Length", ")"),
                           *r);
       }
-      r = client.PutChecksum(image.id, PayloadChecksum(image.json, image.layer),
+      r = registry.PutChecksum(image.id, PayloadChecksum(image.json, image.layer),
                              image.tarsum);
       if (!r.ok()) return r.status();
       if (r->status != 200) return Unexpected("PUT " + base + "/checksum", *r);
@@ -344,7 +360,7 @@ absl::StatusOr<PushReport> PushChain(const RegistryClient& client_in,
     auto it = tags_of.find(image.id);
     if (it != tags_of.end()) {
       for (const std::string& tag : it->second) {
-        r = client.PutTag(repo, tag, image.id);
+        r = registry.PutTag(repo, tag, image.id);
         if (!r.ok()) return r.status();
         if (r->status != 200 && r->status != 201) {
           return Unexpected("PUT /v1/repositories/" + repo + "/tags/" + tag, *r);
@@ -444,6 +460,41 @@ absl::StatusOr<PullResult> PullAndVerify(const RegistryClient& client,
       result.images.emplace(image_id, std::move(pulled));
     }
   }
+  return result;
+}
+
+absl::StatusOr<IndexPullResult> PullIndexAndVerify(const RegistryClient& index,
+                                                  const std::string& repo,
+                                                  const std::string& tags_repo) {
+  IndexPullResult result;
+  absl::StatusOr<HttpResponse> r = index.Ping();
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return Unexpected("GET /v1/_ping", *r);
+  r = index.GetImageList(repo);
+  if (!r.ok()) return r.status();
+  if (r->status != 200) return Unexpected("GET /v1/repositories/" + repo + "/images", *r);
+  std::optional<std::string> token = r->Header("X-Docker-Token");
+  if (!token || token->empty()) {
+    return Unexpected("GET /v1/repositories/" + repo + "/images without X-Docker-Token",
+                      *r);
+  }
+  result.token = *token;
+  result.endpoints = r->Header("X-Docker-Endpoints").value_or("");
+  result.image_list = r->body;
+  RegistryClient registry = index;
+  if (!result.endpoints.empty()) {
+    absl::StatusOr<RegistryClient> ep =
+        RegistryClient::FromUrl(result.endpoints.substr(0, result.endpoints.find(',')));
+    if (!ep.ok()) return ep.status();
+    registry = *ep;
+    registry.set_timeout(index.timeout());
+  }
+  registry.set_index_auth("");
+  registry.set_token(*token);
+  absl::StatusOr<PullResult> pull =
+      PullAndVerify(registry, tags_repo.empty() ? repo : tags_repo);
+  if (!pull.ok()) return pull.status();
+  result.pull = *std::move(pull);
   return result;
 }
 

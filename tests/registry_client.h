@@ -37,7 +37,14 @@ class RegistryClient {
   int port() const { return port_; }
   // Sent as `Authorization: Token <token>` on registry calls when non-empty.
   void set_token(std::string token) { token_ = std::move(token); }
+  // Sent as `Authorization: <value>` (e.g. "Basic YWxpY2U6cHc=") on the
+  // index calls PutRepository, GetImageList and PutImageList when non-empty
+  // (index mode, spec §5.2/§5.4: Basic to the index, tokens to registry
+  // paths). Empty by default: those calls then carry no Authorization.
+  void set_index_auth(std::string value) { index_auth_ = std::move(value); }
+  const std::string& index_auth() const { return index_auth_; }
   void set_timeout(absl::Duration t) { timeout_ = t; }
+  absl::Duration timeout() const { return timeout_; }
 
   // Any request to this server.
   absl::StatusOr<HttpResponse> Request(
@@ -98,10 +105,12 @@ class RegistryClient {
 
  private:
   std::vector<std::pair<std::string, std::string>> Auth() const;
+  std::vector<std::pair<std::string, std::string>> IndexAuth() const;
 
   std::string host_;
   int port_ = 0;
   std::string token_;
+  std::string index_auth_;
   absl::Duration timeout_ = absl::Seconds(20);
 };
 
@@ -126,6 +135,11 @@ struct PushOptions {
   std::map<std::string, std::string> tags;
   LayerFraming framing = LayerFraming::kChunked;
   size_t chunk_size = 700;
+  // Index mode (spec §5.2 step 2): send the registry calls (image PUTs,
+  // probes, tags) to the host:port named in X-Docker-Endpoints instead of
+  // the index client's server. The index calls (steps 1 and 3) stay on the
+  // client passed to PushChain, with its index_auth().
+  bool follow_endpoints = false;
 };
 
 struct PushReport {
@@ -170,6 +184,23 @@ struct PullResult {
 // length; X-Docker-Checksum-Payload equals PayloadChecksum(json, layer).
 absl::StatusOr<PullResult> PullAndVerify(const RegistryClient& client,
                                          const std::string& repo);
+
+struct IndexPullResult {
+  PullResult pull;
+  std::string token;      // X-Docker-Token of GET …/images (read access)
+  std::string endpoints;  // X-Docker-Endpoints of GET …/images
+  std::string image_list;  // body of GET …/images
+};
+
+// Spec §5.4 (index mode): GET /v1/repositories/<repo>/images on `index`
+// (with its index_auth() and X-Docker-Token: true; must answer 200 with a
+// token), then PullAndVerify against the first X-Docker-Endpoints entry
+// (or the index itself if absent) with `Authorization: Token <token>` on
+// every registry call. `tags_repo` is the name used for GET …/tags (docker
+// sends library/<repo> for one-component names); default `repo`.
+absl::StatusOr<IndexPullResult> PullIndexAndVerify(
+    const RegistryClient& index, const std::string& repo,
+    const std::string& tags_repo = "");
 
 }  // namespace berth::testing
 

@@ -93,6 +93,8 @@ TEST(TarSumTest, EmptyTarIsTheHashOfTheJson) {
   const std::string json = "{\"id\":\"" + std::string(64, 'a') + "\"}";
   EXPECT_EQ(SumOf(std::string(1024, '\0'), json, TarSum::Version::kV0),
             "tarsum+sha256:d561730190e99254d474d840d9013e14ceef3005414abfdb62dcbfb9f5e44823");
+  EXPECT_EQ(SumOf(std::string(1024, '\0'), json, TarSum::Version::kV1),
+            "tarsum.v1+sha256:d561730190e99254d474d840d9013e14ceef3005414abfdb62dcbfb9f5e44823");
 }
 
 TEST(TarSumTest, DuplicatePathsKeepArchiveOrder) {

@@ -5,7 +5,8 @@
 //  - metadata writes/s (Execute of a PutImageJson, spread over the 3
 //    replicas) with p50/p99 latency at 1, 16 and 128 writers;
 //  - stale-ok and linearizable GetImage reads/s on one replica.
-// Usage: metadata_bench [--seconds S] [--readers N] [--metad-flag F]...
+// Usage: metadata_bench [--seconds S] [--readers N] [--writers N]
+//        [--reads 0|1] [--metad-flag F]...
 // (--metad-flag passes one more flag to every metad, e.g.
 //  --metad-flag --max-batch-commands --metad-flag 1 turns group commit off)
 // (run from the workspace root: .bazel/bin/tests/bench/metadata_bench)
@@ -73,10 +74,14 @@ int Main(int argc, char** argv) {
   double seconds = 5;
   int readers = 32;
   std::vector<std::string> flags = {"--log-level", "warn"};
+  std::vector<int> writer_counts = {1, 16, 128};
+  bool reads = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
     if (!strcmp(argv[i], "--readers")) readers = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--metad-flag")) flags.push_back(argv[i + 1]);
+    if (!strcmp(argv[i], "--writers")) writer_counts = {atoi(argv[i + 1])};
+    if (!strcmp(argv[i], "--reads")) reads = atoi(argv[i + 1]) != 0;
   }
   setenv("BERTH_BENCH", "1", 1);
   auto started = MetadCluster::Start(3, 3, flags);
@@ -99,7 +104,7 @@ int Main(int argc, char** argv) {
               "writes/s", "p50 ms", "p99 ms", "ratio", "errors");
   std::atomic<uint64_t> seq{0};
   std::vector<std::string> ids;
-  for (int writers : {1, 16, 128}) {
+  for (int writers : writer_counts) {
     Result raw = Measure(writers, seconds, [&](int t, uint64_t) {
       etcdserverpb::PutRequest req;
       req.set_key("/bench/raw");
@@ -127,6 +132,7 @@ int Main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
+  if (!reads || ids.empty()) return 0;
   std::printf("\n%-14s %9s %14s %9s %9s %s\n", "reads", "readers", "reads/s",
               "p50 ms", "p99 ms", "errors");
   for (bool stale : {true, false}) {

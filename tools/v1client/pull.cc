@@ -304,14 +304,16 @@ absl::Status Puller::Download(const std::string& id, const std::string& json, ui
   if (offset == 0) std::ofstream(part, std::ios::binary | std::ios::trunc);
   std::ofstream out(part, std::ios::binary | std::ios::app);
   if (!out) return absl::InternalError("cannot write " + part);
-  rep->resumed = offset > 0;
 
   int failures = 0;
   bool done = false;
   while (!done) {
     Headers headers;
     const uint64_t start = offset;
-    if (start > 0) headers.emplace_back("Range", absl::StrCat("bytes=", start, "-"));
+    if (start > 0) {
+      headers.emplace_back("Range", absl::StrCat("bytes=", start, "-"));
+      rep->resumed = true;
+    }
     absl::Status head_status;
     auto on_head = [&](const HttpResponse& r) -> absl::Status {
       if (r.status == 200 && start > 0) {
