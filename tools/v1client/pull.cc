@@ -314,7 +314,6 @@ absl::Status Puller::Download(const std::string& id, const std::string& json, ui
       headers.emplace_back("Range", absl::StrCat("bytes=", start, "-"));
       rep->resumed = true;
     }
-    absl::Status head_status;
     auto on_head = [&](const HttpResponse& r) -> absl::Status {
       if (r.status == 200 && start > 0) {
         // The Range was ignored: start over from the first byte.
