@@ -123,8 +123,11 @@ absl::Status EtcdLog::StartTailing(
   }
   return StartTailingRuns(
       after,
-      [on_entry = std::move(on_entry)](std::vector<LogEntry>& run) {
+      [this, on_entry = std::move(on_entry)](std::vector<LogEntry>& run) {
         for (const LogEntry& e : run) {
+          // A StopTailing() from inside a callback ends delivery at once,
+          // also within one watch response (log.h contract).
+          if (Stopping()) return absl::OkStatus();
           if (absl::Status s = on_entry(e); !s.ok()) return s;
         }
         return absl::OkStatus();
