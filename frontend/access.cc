@@ -102,6 +102,25 @@ absl::StatusOr<Caller> AccessControl::Authenticate(HttpExchange& ex,
         grant = auth::VerifyToken(*secrets, creds, now);
       }
       if (!grant.ok()) {
+        // "A request without a usable token but with a valid cookie is
+        // authorised with the cookie's repository and access" (spec §1.5):
+        // an expired or otherwise invalid token next to a valid cookie.
+        std::string cookie =
+            auth::CookieValue(ex.header("Cookie").value_or(""), "session");
+        auto session = cookie.empty()
+                           ? absl::StatusOr<auth::Grant>(
+                                 absl::PermissionDeniedError("no cookie"))
+                           : auth::VerifyCookie(*secrets, cookie, now);
+        if (session.ok()) {
+          caller.anonymous = false;
+          caller.grant = *session;
+          caller.via_cookie = true;
+          if (auto refreshed = IssueCookie(*session); refreshed.ok()) {
+            ex.AddResponseHeader("Set-Cookie",
+                                 "session=" + *refreshed + "; Path=/; HttpOnly");
+          }
+          return caller;
+        }
         *denial = TokenDenial();
         return absl::PermissionDeniedError(grant.status().message());
       }
@@ -227,6 +246,28 @@ absl::StatusOr<std::optional<Denial>> AccessControl::CheckImageRead(
     return caller.active ? Forbidden() : Inactive();
   }
   return Denial{404, "Image not found", ""};
+}
+
+absl::StatusOr<bool> AccessControl::MayList(const Caller& caller,
+                                            const std::string& id) {
+  if (options_.mode == AuthMode::kNone || caller.admin) return true;
+  meta::GetImageRepositoriesRequest request;
+  request.set_id(id);
+  auto response = metadata_->GetImageRepositories(request);
+  if (!response.ok()) return response.status();
+  if (response->repositories().empty()) return true;
+  for (const auto& repo : response->repositories()) {
+    if (!repo.is_private()) return true;
+    if (caller.grant) {
+      if (repo.name() == caller.grant->repository) return true;
+      continue;
+    }
+    meta::RepositoryRecord record;
+    record.set_is_private(true);
+    record.set_owner(repo.owner());
+    if (CanRead(caller, repo.name(), &record)) return true;
+  }
+  return false;
 }
 
 absl::StatusOr<std::optional<Denial>> AccessControl::CheckImageWrite(

@@ -81,6 +81,13 @@ class AccessControl {
                                                        const std::string& id,
                                                        bool is_json);
 
+  // May `caller` add existing image `id` to a repository's image list (a
+  // list PUT or a tag) or name it as a parent? Only if no repository lists it yet, a public one
+  // does, or the caller can read one that does: otherwise anybody who
+  // learnt a private image's id could list it in their own repository and
+  // read it through that repository's token.
+  absl::StatusOr<bool> MayList(const Caller& caller, const std::string& id);
+
   // A token (and matching cookie value) for `name` with `access`.
   absl::StatusOr<std::string> IssueToken(const std::string& name,
                                          auth::Access access);

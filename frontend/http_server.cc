@@ -10,7 +10,9 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -50,6 +52,23 @@ struct Conn {
   }
 };
 
+// A request id for requests without a sane X-Request-Id: 64 random bits
+// from a per-thread generator seeded once from OpenSSL (ids are labels for
+// logs, not secrets; RAND_bytes per request costs a lock and ~1 us).
+std::string NewRequestId() {
+  thread_local std::mt19937_64 gen([] {
+    uint64_t seed = 0;
+    const std::string hex = RandomHex(8);
+    for (char c : hex) seed = seed * 16 + (c <= '9' ? c - '0' : c - 'a' + 10);
+    return seed;
+  }());
+  static const char kHex[] = "0123456789abcdef";
+  uint64_t v = gen();
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = kHex[v & 15];
+  return out;
+}
+
 bool SaneRequestId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
@@ -75,7 +94,7 @@ class Exchange final : public HttpExchange {
     auto it = parser_.get().find("X-Request-Id");
     std::string client_id =
         it == parser_.get().end() ? "" : std::string(it->value());
-    request_id_ = SaneRequestId(client_id) ? client_id : RandomHex(8);
+    request_id_ = SaneRequestId(client_id) ? client_id : NewRequestId();
   }
 
   const std::string& method() const override { return method_; }
@@ -421,8 +440,23 @@ class BeastServer final : public HttpServer {
     return true;
   }
 
+  // Metric handles by (route, method, status), looked up in Metrics (one
+  // global mutex, label maps built) only the first time a connection
+  // answers such a request. Owned by the connection's thread.
+  struct SeriesCache {
+    struct Entry {
+      std::string route;
+      std::string method;
+      int status;
+      Counter* requests;
+      Histogram* duration;
+    };
+    std::vector<Entry> entries;
+  };
+
   // Runs on the connection's own thread; owns `socket` until it returns.
   void Serve(tcp::socket& socket, Conn* conn) {
+    SeriesCache series;
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
       if (!BeginIdle(conn, first)) break;
@@ -473,30 +507,44 @@ class BeastServer final : public HttpServer {
                          "{\"error\": \"Internal error\"}");
       }
       exchange.DrainBody();
-      Record(exchange, absl::Now() - start);
+      Record(exchange, absl::Now() - start, &series);
       if (exchange.close() || !parser.keep_alive() || conn->timed_out) break;
     }
     beast::error_code ec;
     socket.shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  void Record(const Exchange& ex, absl::Duration took) {
+  void Record(const Exchange& ex, absl::Duration took, SeriesCache* series) {
     if (options_.access_log) {
       spdlog::info("{} {} {} in={} out={} {:.1f}ms id={}", ex.method(),
                    ex.target(), ex.status(), ex.bytes_in(), ex.bytes_out(),
                    absl::ToDoubleMilliseconds(took), ex.request_id());
     }
     if (Metrics* m = options_.metrics) {
-      Labels labels = {{"route", ex.route()},
-                       {"method", ex.method()},
-                       {"status", absl::StrCat(ex.status())}};
-      m->GetCounter("berth_http_requests_total", "HTTP requests answered.",
-                    labels)
-          ->Add();
-      m->GetHistogram("berth_http_request_duration_seconds",
-                      "Time from request header to the end of the answer.",
-                      {{"route", ex.route()}})
-          ->Observe(absl::ToDoubleSeconds(took));
+      SeriesCache::Entry* e = nullptr;
+      for (SeriesCache::Entry& c : series->entries) {
+        if (c.status == ex.status() && c.route == ex.route() &&
+            c.method == ex.method()) {
+          e = &c;
+          break;
+        }
+      }
+      if (e == nullptr) {
+        Labels labels = {{"route", ex.route()},
+                         {"method", ex.method()},
+                         {"status", absl::StrCat(ex.status())}};
+        series->entries.push_back(
+            {ex.route(), ex.method(), ex.status(),
+             m->GetCounter("berth_http_requests_total",
+                           "HTTP requests answered.", labels),
+             m->GetHistogram(
+                 "berth_http_request_duration_seconds",
+                 "Time from request header to the end of the answer.",
+                 {{"route", ex.route()}})});
+        e = &series->entries.back();
+      }
+      e->requests->Add();
+      e->duration->Observe(absl::ToDoubleSeconds(took));
       bytes_in_->Add(ex.bytes_in());
       bytes_out_->Add(ex.bytes_out());
     }

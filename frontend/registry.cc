@@ -53,7 +53,8 @@ Registry::Registry(RegistryOptions options, meta::MetadataClient* metadata,
     : options_(std::move(options)),
       metadata_(metadata),
       blobs_(blobs),
-      access_(access) {
+      access_(access),
+      image_cache_(options_.image_cache_bytes) {
   if (Metrics* m = options_.metrics) {
     uploads_gauge_ = m->GetGauge("berth_uploads_in_flight",
                                  "Layer uploads being received.");
@@ -160,10 +161,10 @@ void Registry::Handle(HttpExchange& ex) {
       return GetFiles(ex, r, c);
     case Endpoint::kImageDiff: {
       // Optional in the spec (§2.6.8); Berth does not compute diffs.
-      meta::ImageRecord image;
-      if (!LoadReadableImage(ex, r.image_id, c, false, &image)) return;
+      auto image = LoadReadableImage(ex, r.image_id, c, false);
+      if (image == nullptr) return;
       return ReplyError(ex, 400,
-                        image.encrypted() ? "Image is encrypted"
+                        image->encrypted() ? "Image is encrypted"
                                           : "Diff queue is disabled");
     }
     default:

@@ -1,7 +1,8 @@
 // The v1 registry + index handler (spec §2), standalone mode, auth = none.
 //
 // Stateless: every answer comes from the metadata tier (MetadataClient) and
-// the blobstore (BlobClient); nothing a later request needs is kept here.
+// the blobstore (BlobClient); the only state kept here is a cache of
+// complete (hence immutable) image records, see ImageCache.
 // Handle() runs on the connection's thread; the clients are thread-safe.
 #ifndef BERTH_FRONTEND_REGISTRY_H_
 #define BERTH_FRONTEND_REGISTRY_H_
@@ -16,6 +17,7 @@
 #include "frontend/access.h"
 #include "frontend/auth/encryption.h"
 #include "frontend/http_exchange.h"
+#include "frontend/image_cache.h"
 #include "frontend/routes.h"
 #include "metadata/metadata_client.h"
 
@@ -29,6 +31,8 @@ struct RegistryOptions {
   uint64_t max_layer_size = 0;  // 0 = unlimited (spec §7.9)
   int max_uploads = 64;         // concurrent layer uploads; more get 503
   bool encryption = true;       // the X-Docker-Encrypt extension (spec §6)
+  // Bytes of complete images' records kept in memory (ImageCache); 0 = off.
+  size_t image_cache_bytes = 64 << 20;
   Metrics* metrics = nullptr;   // optional
 };
 
@@ -88,10 +92,11 @@ class Registry final : public HttpHandler {
 
   // For image read endpoints: checks the id, the caller's read permission
   // and that the image is complete; answers the error itself and returns
-  // false otherwise.
-  bool LoadReadableImage(HttpExchange& ex, const std::string& id,
-                         const Caller& caller, bool include_json,
-                         meta::ImageRecord* out);
+  // null otherwise. Complete records come from image_cache_ when present
+  // (no metadata round trip); the permission check is never cached.
+  std::shared_ptr<const meta::ImageRecord> LoadReadableImage(
+      HttpExchange& ex, const std::string& id, const Caller& caller,
+      bool include_json);
   // Answers the denial and returns false unless `caller` may use `access`
   // on the route's repository (`repo`: its record when known).
   bool AuthorizeRepository(HttpExchange& ex, const Route& r,
@@ -108,6 +113,11 @@ class Registry final : public HttpHandler {
   // Reads the route's repository and checks `access` against it (private
   // flag, owner); answers and returns false when denied. `out` may carry a
   // REPOSITORY_NOT_FOUND error for the caller to answer.
+  // Answers 403 and returns false if any listed image may not be listed by
+  // `caller` (AccessControl::MayList).
+  bool MayListAll(
+      HttpExchange& ex, const Caller& caller,
+      const google::protobuf::RepeatedPtrField<meta::ImageListEntry>& images);
   bool LoadRepository(HttpExchange& ex, const Route& r, const Caller& caller,
                       auth::Access access, meta::GetRepositoryResponse* out);
 
@@ -115,6 +125,7 @@ class Registry final : public HttpHandler {
   meta::MetadataClient* const metadata_;
   blob::BlobClient* const blobs_;
   AccessControl* const access_;
+  ImageCache image_cache_;
   std::atomic<int> uploads_in_flight_{0};
   Gauge* uploads_gauge_ = nullptr;
   Counter* layer_bytes_in_ = nullptr;

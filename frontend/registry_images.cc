@@ -1,4 +1,7 @@
 // Image endpoints (spec §2.6) and the upload state machine's HTTP face (§4).
+#include <optional>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/random.h"
@@ -59,44 +62,71 @@ void Registry::PutImageJson(HttpExchange& ex, const Route& r,
   if (!denial.ok()) return ReplyUnavailable(ex, denial.status());
   if (*denial) return Deny(ex, **denial);
   if (!parent.empty()) {
-    // Check 8: the caller may read the parent (existence is check 7, in
-    // apply; an unknown parent is not "unauthorized").
-    auto parent_denial = access_->CheckImageRead(caller, parent);
-    if (!parent_denial.ok()) return ReplyUnavailable(ex, parent_denial.status());
-    if (*parent_denial && (*parent_denial)->status != 404) {
+    // Check 8: the caller may build on the parent — the rule that guards
+    // image lists (existence is check 7, in apply; an unknown parent is not
+    // "unauthorized").
+    absl::StatusOr<bool> may_use = access_->MayList(caller, parent);
+    if (!may_use.ok()) return ReplyUnavailable(ex, may_use.status());
+    if (!*may_use) {
       return ReplyError(ex, 400, "Image depends on an unauthorized parent");
     }
   }
   meta::Command command;
   auto* put = command.mutable_put_image_json();
   // The encryption declaration (spec §6.4 rules 1-2), when enabled.
+  std::optional<std::pair<int, std::string>> extension_error;
   if (options_.encryption) {
     std::optional<std::string> declared = ex.header("X-Docker-Encrypt");
     std::optional<std::string> sign = ex.header("X-Docker-Sign");
     bool encrypted = false;
     if (declared) {
       auto parsed = auth::ParseEncrypt(*declared);
-      if (!parsed.ok()) return ReplyError(ex, 400, "Invalid X-Docker-Encrypt");
-      encrypted = parsed->flag;
+      if (!parsed.ok()) {
+        extension_error = {400, "Invalid X-Docker-Encrypt"};
+      } else {
+        encrypted = parsed->flag;
+      }
       if (encrypted) {
         std::string scheme;
         for (const auto& s : parsed->schemes) {
           if (s == auth::kEncryptionScheme) scheme = s;
         }
         if (scheme.empty()) {
-          return ReplyError(ex, 412, "Unsupported encryption scheme");
+          extension_error = {412, "Unsupported encryption scheme"};
+        } else if (!sign || !auth::ValidSign(*sign)) {
+          extension_error = {400, "Missing or invalid X-Docker-Sign"};
+        } else {
+          put->set_encrypted(true);
+          put->set_encryption_scheme(scheme);
+          put->set_encryption_sign(*sign);
         }
-        if (!sign || !auth::ValidSign(*sign)) {
-          return ReplyError(ex, 400, "Missing or invalid X-Docker-Sign");
-        }
-        put->set_encrypted(true);
-        put->set_encryption_scheme(scheme);
-        put->set_encryption_sign(*sign);
       }
     }
-    if (!encrypted && sign) {
-      return ReplyError(ex, 400, "X-Docker-Sign requires X-Docker-Encrypt: true");
+    if (!extension_error && !encrypted && sign) {
+      extension_error = {400, "X-Docker-Sign requires X-Docker-Encrypt: true"};
     }
+  }
+  if (extension_error) {
+    // The extension checks come after the normal checks 1-9 (§2.6.2, §6.4
+    // rule 1): a missing parent (7) or a complete image (9) answers first.
+    if (!parent.empty()) {
+      meta::GetImageRequest request;
+      request.set_id(parent);
+      auto response = metadata_->GetImage(request);
+      if (!response.ok()) return ReplyUnavailable(ex, response.status());
+      if (response->error().reason() != REASON_UNSPECIFIED) {
+        return ReplyError(ex, 400, "Image depends on a non existing parent");
+      }
+    }
+    meta::GetImageRequest request;
+    request.set_id(r.image_id);
+    auto response = metadata_->GetImage(request);
+    if (!response.ok()) return ReplyUnavailable(ex, response.status());
+    if (response->error().reason() == REASON_UNSPECIFIED &&
+        response->image().state() == meta::COMPLETE) {
+      return ReplyError(ex, 409, "Image already exists");
+    }
+    return ReplyError(ex, extension_error->first, extension_error->second);
   }
   put->set_id(r.image_id);
   put->set_json(std::move(*body));
@@ -120,40 +150,43 @@ void Registry::PutImageJson(HttpExchange& ex, const Route& r,
   }
 }
 
-bool Registry::LoadReadableImage(HttpExchange& ex, const std::string& id,
-                                 const Caller& caller, bool include_json,
-                                 meta::ImageRecord* out) {
+std::shared_ptr<const meta::ImageRecord> Registry::LoadReadableImage(
+    HttpExchange& ex, const std::string& id, const Caller& caller,
+    bool include_json) {
   if (!ValidImageId(id)) {
     ReplyError(ex, 404, kInvalidId);
-    return false;
+    return nullptr;
   }
   auto denial = access_->CheckImageRead(caller, id);
   if (!denial.ok()) {
     ReplyUnavailable(ex, denial.status());
-    return false;
+    return nullptr;
   }
   if (*denial) {
     Deny(ex, **denial);
-    return false;
+    return nullptr;
   }
+  if (auto cached = image_cache_.Get(id, include_json)) return cached;
   meta::GetImageRequest request;
   request.set_id(id);
   request.set_include_json(include_json);
   auto response = metadata_->GetImage(request);
   if (!response.ok()) {
     ReplyUnavailable(ex, response.status());
-    return false;
+    return nullptr;
   }
   if (response->error().reason() != REASON_UNSPECIFIED) {
     ReplyError(ex, 404, "Image not found");
-    return false;
+    return nullptr;
   }
   if (response->image().state() != meta::COMPLETE) {
     ReplyError(ex, 400, "Image is being uploaded, retry later");
-    return false;
+    return nullptr;
   }
-  *out = std::move(*response->mutable_image());
-  return true;
+  auto image = std::make_shared<const meta::ImageRecord>(
+      std::move(*response->mutable_image()));
+  image_cache_.Put(image, include_json);
+  return image;
 }
 
 void Registry::AddImageStatus(const meta::ImageRecord& image,
@@ -170,8 +203,9 @@ void Registry::AddImageStatus(const meta::ImageRecord& image,
 
 void Registry::GetImageJson(HttpExchange& ex, const Route& r,
                 const Caller& caller) {
-  meta::ImageRecord image;
-  if (!LoadReadableImage(ex, r.image_id, caller, true, &image)) return;
+  auto loaded = LoadReadableImage(ex, r.image_id, caller, true);
+  if (loaded == nullptr) return;
+  const meta::ImageRecord& image = *loaded;
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
   AddImageStatus(image, &headers);
   headers.emplace_back("X-Docker-Size", absl::StrCat(image.layer().total_size()));
@@ -186,8 +220,9 @@ void Registry::GetImageJson(HttpExchange& ex, const Route& r,
 
 void Registry::GetAncestry(HttpExchange& ex, const Route& r,
                 const Caller& caller) {
-  meta::ImageRecord image;
-  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
+  auto loaded = LoadReadableImage(ex, r.image_id, caller, false);
+  if (loaded == nullptr) return;
+  const meta::ImageRecord& image = *loaded;
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
   nlohmann::json ancestry = std::vector<std::string>(image.ancestry().begin(),
@@ -334,8 +369,9 @@ void Registry::PutChecksum(HttpExchange& ex, const Route& r,
 
 void Registry::GetLayer(HttpExchange& ex, const Route& r,
                 const Caller& caller) {
-  meta::ImageRecord image;
-  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
+  auto loaded = LoadReadableImage(ex, r.image_id, caller, false);
+  if (loaded == nullptr) return;
+  const meta::ImageRecord& image = *loaded;
   if (options_.encryption && image.encrypted() &&
       !auth::ClientCanDecrypt(ex.header("X-Docker-Encrypt"),
                               image.encryption_scheme())) {
@@ -377,8 +413,9 @@ void Registry::GetLayer(HttpExchange& ex, const Route& r,
 
 void Registry::GetFiles(HttpExchange& ex, const Route& r,
                 const Caller& caller) {
-  meta::ImageRecord image;
-  if (!LoadReadableImage(ex, r.image_id, caller, false, &image)) return;
+  auto loaded = LoadReadableImage(ex, r.image_id, caller, false);
+  if (loaded == nullptr) return;
+  const meta::ImageRecord& image = *loaded;
   if (image.encrypted()) return ReplyError(ex, 400, "Image is encrypted");
   HeaderList headers = CacheableHeaders(absl::Now(), "application/json");
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");

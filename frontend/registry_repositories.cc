@@ -72,6 +72,23 @@ bool Registry::AddIndexHeaders(HttpExchange& ex, const Route& r,
   return true;
 }
 
+bool Registry::MayListAll(
+    HttpExchange& ex, const Caller& caller,
+    const google::protobuf::RepeatedPtrField<meta::ImageListEntry>& images) {
+  for (const auto& entry : images) {
+    absl::StatusOr<bool> ok = access_->MayList(caller, entry.id());
+    if (!ok.ok()) {
+      ReplyUnavailable(ex, ok.status());
+      return false;
+    }
+    if (!*ok) {
+      ReplyError(ex, 403, "Access denied");
+      return false;
+    }
+  }
+  return true;
+}
+
 bool Registry::LoadRepository(HttpExchange& ex, const Route& r,
                               const Caller& caller, auth::Access access,
                               meta::GetRepositoryResponse* out) {
@@ -104,6 +121,7 @@ void Registry::CreateRepository(HttpExchange& ex, const Route& r,
   std::string bad =
       body->empty() ? "" : ParseImageList(*body, create->mutable_images());
   if (!bad.empty()) return ReplyError(ex, 400, bad);
+  if (!MayListAll(ex, caller, create->images())) return;
   auto result = metadata_->Execute(command);
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
   if (result->error().reason() != REASON_UNSPECIFIED) {
@@ -126,6 +144,7 @@ void Registry::PutImageList(HttpExchange& ex, const Route& r,
   merge->set_name(FullName(r));
   std::string bad = ParseImageList(*body, merge->mutable_images());
   if (!bad.empty()) return ReplyError(ex, 400, bad);
+  if (!MayListAll(ex, caller, merge->images())) return;
   auto result = metadata_->Execute(command);
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
   if (result->error().reason() != REASON_UNSPECIFIED) {
@@ -229,6 +248,11 @@ void Registry::PutTag(HttpExchange& ex, const Route& r, const Caller& caller) {
   }
   const std::string id = json.get<std::string>();
   if (!ValidImageId(id)) return ReplyError(ex, 404, "Image not found");
+  // Tagging lists the image: the same rule as a list PUT, answered like a
+  // missing image so a private one is not revealed.
+  absl::StatusOr<bool> may_list = access_->MayList(caller, id);
+  if (!may_list.ok()) return ReplyUnavailable(ex, may_list.status());
+  if (!*may_list) return ReplyError(ex, 404, "Image not found");
   meta::Command command;
   auto* put = command.mutable_put_tag();
   put->set_repository(FullName(r));

@@ -25,10 +25,12 @@ meta::Command PutJsonCommand(const std::string& id, size_t json_bytes) {
 }
 
 absl::StatusOr<std::unique_ptr<MetadCluster>> MetadCluster::Start(
-    int etcd_members, int metads, std::vector<std::string> metad_flags) {
+    int etcd_members, int metads, std::vector<std::string> metad_flags,
+    std::vector<std::string> etcd_flags) {
   std::unique_ptr<MetadCluster> c(new MetadCluster());
   EtcdClusterOptions eo;
   eo.members = etcd_members;
+  eo.extra_flags = std::move(etcd_flags);
   auto etcd = EtcdCluster::Start(eo);
   if (!etcd.ok()) return etcd.status();
   c->etcd_ = std::move(*etcd);

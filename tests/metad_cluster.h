@@ -21,16 +21,19 @@ namespace berth::testing {
 
 class MetadCluster {
  public:
-  // Starts `etcd_members` etcd members and `metads` metad processes, each
-  // given `metad_flags`, and waits until every metad serves.
+  // Starts `etcd_members` etcd members (each given `etcd_flags`) and
+  // `metads` metad processes, each given `metad_flags`, and waits until
+  // every metad serves.
   static absl::StatusOr<std::unique_ptr<MetadCluster>> Start(
-      int etcd_members, int metads, std::vector<std::string> metad_flags = {});
+      int etcd_members, int metads, std::vector<std::string> metad_flags = {},
+      std::vector<std::string> etcd_flags = {});
 
   EtcdCluster& etcd() { return *etcd_; }
   int size() const { return static_cast<int>(metads_.size()); }
   std::string address(int i) const;
   std::string addresses() const;  // all, comma-separated
   const std::string& data_dir(int i) const { return metads_[i].dir; }
+  std::string log_path(int i) const { return metads_[i].dir + ".log"; }
   // A client of every replica / of replica i only.
   meta::MetadataClient& all() { return *all_; }
   meta::MetadataClient& one(int i) { return *one_[i]; }

@@ -1,9 +1,12 @@
 // Faults of the metadata tier with real etcd members and real metads:
 // etcd quorum loss and recovery; trimming keeps etcd's database bounded;
 // a wiped replica and a replica whose position was compacted away both
-// bootstrap from a peer's checkpoint and converge.
+// bootstrap from a peer's checkpoint and converge; etcd's NOSPACE alarm
+// turns writes into UNAVAILABLE until a trim disarms it.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -141,6 +144,94 @@ TEST(MetadFaultsTest, TrimBoundsEtcdAndCompactedReplicasBootstrap) {
   auto st = cluster.one(1).Status(0);
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->state(), "serving");
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(MetadFaultsTest, EtcdNoSpaceAnswersUnavailableAndTrimDisarms) {
+  // A 16 MiB backend quota that 64 KiB writes fill in a few seconds; no
+  // periodic trim, no margin, so only the explicit trim below frees space.
+  auto started = MetadCluster::Start(
+      1, 2, {"--trim-interval", "0", "--trim-margin", "0"},
+      {"--quota-backend-bytes=16777216"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  MetadCluster& cluster = **started;
+  meta::MetadataClientOptions o;
+  o.call_timeout = absl::Seconds(4);  // the 5 s promise: one attempt
+  o.attempts = 1;
+  auto client = meta::MetadataClient::Connect(cluster.address(0), o);
+  ASSERT_TRUE(client.ok());
+  std::vector<std::string> acked;
+  int n = 0;
+  auto write = [&]() -> absl::Status {
+    std::string id = ImageId("nospace", n++);
+    absl::Time start = absl::Now();
+    auto r = (*client)->Execute(PutJsonCommand(id, 64 << 10));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "a write hung";
+    if (!r.ok()) return r.status();
+    EXPECT_EQ(r->error().reason(), REASON_UNSPECIFIED);
+    acked.push_back(id);
+    return absl::OkStatus();
+  };
+  absl::Status failed;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (failed.ok() && absl::Now() < deadline) failed = write();
+  ASSERT_FALSE(failed.ok()) << "the quota never filled";
+  EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
+  EXPECT_GT(acked.size(), 50u);
+  // Never success while the alarm is armed.
+  for (int k = 0; k < 3; ++k) {
+    absl::Status st = write();
+    EXPECT_TRUE(absl::IsUnavailable(st)) << st;
+    EXPECT_NE(st.message().find("NOSPACE"), std::string::npos) << st;
+  }
+  auto status = cluster.one(0).Status(0);
+  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_FALSE(status->etcd().empty());
+  ASSERT_FALSE(status->etcd(0).alarms().empty());
+  EXPECT_EQ(status->etcd(0).alarms(0), "NOSPACE");
+  EXPECT_NE(ReadFile(cluster.log_path(0)).find("NOSPACE alarm"),
+            std::string::npos)
+      << "no clear log line";
+  // Nothing acknowledged is lost and both replicas hold the same state.
+  auto digest = cluster.WaitConverged(absl::Seconds(30));
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  for (size_t k = 0; k < acked.size(); k += 10) {
+    meta::GetImageRequest req;
+    req.set_id(acked[k]);
+    req.mutable_read()->set_stale_ok(true);
+    auto got = cluster.one(1).GetImage(req);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->error().reason(), REASON_UNSPECIFIED);
+  }
+
+  // Trim: compaction + defragmentation + disarm; writes resume. The
+  // replicas' durable positions (synced by their heartbeats) reach the
+  // end of the log although no heartbeat can be registered in etcd.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < 2; ++i) {
+          auto st = cluster.one(i).Status(0);
+          if (!st.ok() || st->durable_applied() < st->applied()) return false;
+        }
+        return true;
+      },
+      absl::Seconds(10), absl::Milliseconds(100)));
+  auto trimmed = cluster.one(0).Trim(0, /*defragment=*/true);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  std::printf("after NOSPACE at %zu writes: %s\n", acked.size(),
+              trimmed->detail().c_str());
+  EXPECT_NE(trimmed->detail().find("disarmed"), std::string::npos);
+  ASSERT_TRUE(WaitFor([&] { return write().ok(); }, absl::Seconds(30),
+                      absl::Milliseconds(200)));
+  for (int k = 0; k < 5; ++k) ASSERT_OK(write());
+  auto after = cluster.WaitConverged(absl::Seconds(30));
+  ASSERT_TRUE(after.ok()) << after.status();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libarchive-dev zlib1g-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   etcd-server etcd-client curl python3
+  docker-registry nginx-light wrk
 )
 
 missing=()

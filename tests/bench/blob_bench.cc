@@ -12,11 +12,14 @@
 // single passes are noisy); every pass is listed too. --only limits the
 // run to some of grpc_r1, grpc_r3, local_r1, local_r3.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -71,15 +74,44 @@ double DiskMbps(const std::string& dir) {
   return Mbps(rounds * kChunk, d);
 }
 
+// CPU seconds (user + system) used so far by this process and `pids`.
+double CpuSeconds(const std::vector<pid_t>& pids) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+               ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (pid_t pid : pids) {
+    std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+    std::string stat((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::vector<std::string> f = absl::StrSplit(stat.substr(close + 2), ' ');
+    double utime = 0, stime = 0;
+    if (f.size() > 12 && absl::SimpleAtod(f[11], &utime) &&
+        absl::SimpleAtod(f[12], &stime)) {
+      cpu += (utime + stime) / tick;
+    }
+  }
+  return cpu;
+}
+
 struct Result {
   std::string name;
   double up = 0, down = 0;  // down: the median pass
   std::vector<double> passes;
+  // CPU seconds per GB downloaded, client and shard processes together,
+  // over all passes: the cost per byte, which load on the machine does
+  // not change much (unlike MB/s).
+  double down_cpu_s_per_gb = 0;
   bool ok = true;
 };
 
 Result Run(const std::string& name, blob::BlobClient* client,
-           const std::vector<std::string>& layers, int rounds) {
+           const std::vector<std::string>& layers, int rounds,
+           const std::vector<pid_t>& shard_pids = {}) {
   Result r;
   r.name = name;
   std::vector<blob::LayerManifest> manifests;
@@ -101,6 +133,10 @@ Result Run(const std::string& name, blob::BlobClient* client,
     manifests.push_back(*m);
   }
   r.up = Mbps(layers.size() * kLayer, absl::Now() - start);
+  std::fprintf(stderr, "%s: uploaded, downloading %d passes\n", name.c_str(),
+               rounds);
+  const double cpu_start = CpuSeconds(shard_pids);
+  uint64_t all = 0;
   for (int round = 0; round < rounds; ++round) {
     start = absl::Now();
     uint64_t got = 0;
@@ -115,7 +151,11 @@ Result Run(const std::string& name, blob::BlobClient* client,
       }
     }
     r.passes.push_back(Mbps(got, absl::Now() - start));
+    all += got;
     if (got != layers.size() * kLayer) r.ok = false;
+  }
+  if (all > 0) {
+    r.down_cpu_s_per_gb = (CpuSeconds(shard_pids) - cpu_start) / (all / 1e9);
   }
   std::vector<double> sorted = r.passes;
   std::sort(sorted.begin(), sorted.end());
@@ -191,18 +231,24 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
       return 1;
     }
+    std::vector<pid_t> shard_pids;
+    for (size_t i = 0; i < (*cluster)->size(); ++i) {
+      shard_pids.push_back((*cluster)->process(i)->pid());
+    }
     o.replicas = 1;
     o.write_quorum = 1;
     using S = blob::ShardState;
     if (wanted("grpc_r1")) {
       auto r1 = (*cluster)->Client(o, {S::kActive, S::kDown, S::kDown});
-      results.push_back(Run("grpc_r1", r1.get(), fresh(1), rounds));
+      results.push_back(
+          Run("grpc_r1", r1.get(), fresh(1), rounds, shard_pids));
     }
     o.replicas = 3;
     o.write_quorum = 2;
     if (wanted("grpc_r3")) {
       auto r3 = (*cluster)->Client(o);
-      results.push_back(Run("grpc_r3", r3.get(), fresh(2), rounds));
+      results.push_back(
+          Run("grpc_r3", r3.get(), fresh(2), rounds, shard_pids));
     }
     (*cluster)->RemoveData();
   }
@@ -250,11 +296,13 @@ int Main(int argc, char** argv) {
                 r.ok ? "" : "  FAILED");
     std::vector<std::string> passes;
     for (double p : r.passes) passes.push_back(absl::StrCat(static_cast<int>(p)));
-    std::printf("            download passes: %s\n",
-                absl::StrJoin(passes, " ").c_str());
+    std::printf("            download passes: %s MB/s; %.2f CPU s/GB\n",
+                absl::StrJoin(passes, " ").c_str(), r.down_cpu_s_per_gb);
     json.push_back(absl::StrCat("\"", r.name, "_upload_mb_s\":",
                                 static_cast<int>(r.up), ",\"", r.name,
-                                "_download_mb_s\":", static_cast<int>(r.down)));
+                                "_download_mb_s\":", static_cast<int>(r.down),
+                                ",\"", r.name, "_download_cpu_s_per_gb\":",
+                                absl::SixDigits(r.down_cpu_s_per_gb)));
     ok = ok && r.ok;
   }
   std::printf("{%s}\n", absl::StrJoin(json, ",").c_str());
