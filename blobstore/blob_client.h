@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "blobstore/buffer_pool.h"
 #include "blobstore/placement.h"
 #include "blobstore/shard_connection.h"
 #include "proto/blobstore.pb.h"
@@ -67,6 +68,11 @@ struct BlobClientOptions {
   // Chunk buffers per upload: max(1, upload_window_bytes / chunk_size).
   uint64_t upload_window_bytes = 32 << 20;
   // Chunks fetched ahead per read: max(1, read_ahead_bytes / chunk_size).
+  // Memory per read: that many chunk buffers plus the one being handed to
+  // the sink, i.e. (max(1, read_ahead_bytes / chunk_size) + 1) * chunk_size
+  // (40 MiB with the defaults), plus gRPC's receive buffers (bounded by its
+  // flow-control windows). The client keeps up to that many buffers idle
+  // for later reads (the same bound, once per client, not per read).
   uint64_t read_ahead_bytes = 32 << 20;
   int hash_threads = 0;  // 0 = hardware concurrency
   int io_threads = 32;
@@ -185,6 +191,9 @@ class BlobClient {
   std::vector<Shard> shards_;
   std::vector<ShardInfo> infos_;
   BlobClientOptions opts_;
+  // Chunk buffers of reads, reused across ReadLayer calls (see
+  // read_ahead_bytes for the bound).
+  std::shared_ptr<BufferPool> read_buffers_;
   size_t replicas_ = 1;
   size_t write_quorum_ = 1;
   // Last member: destroyed first, so queued tasks still see the shards.

@@ -10,6 +10,9 @@
 #include "blobstore/blobd.h"
 #include "blobstore/chunk_store.h"
 #include "blobstore/errors.h"
+#include "blobstore/limits.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "common/sha256.h"
 #include "gtest/gtest.h"
 
@@ -429,6 +432,202 @@ TEST(LocalShardTest, TrustsTheWritersHashAndReadsStillVerify) {
     return absl::OkStatus();
   }).ok());
   EXPECT_TRUE(got == layer);
+}
+
+
+// ---- The raw (zero-copy) GetChunk reader against bad data ----
+
+namespace raw_test {
+
+// Flips one byte of the file at `pos`.
+void FlipByte(const std::string& path, uint64_t pos) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  f.seekg(static_cast<std::streamoff>(pos));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x40);
+  f.seekp(static_cast<std::streamoff>(pos));
+  f.write(&c, 1);
+  ASSERT_TRUE(f.good());
+}
+
+}  // namespace raw_test
+
+// A multi-message chunk (3 pieces) from the real blobd: a byte flipped in
+// the last piece, after the first pieces were received and hashed, is
+// still DATA_LOSS with nothing handed on; a longer file is a corrupt copy.
+TEST_F(BlobClientTest, RawReaderVerifiesMultiPieceChunks) {
+  const std::string data = RandomBytes(5 * kPieceSize / 2, 11);
+  const std::string digest = Sha256Hex(data);
+  ASSERT_TRUE(client_->PutChunk(0, "raw-1", digest, data).ok());
+  ChunkRef ref;
+  ref.set_digest(digest);
+  ref.set_size(data.size());
+  ref.add_shards("shard-t");
+  LayerManifest m;
+  *m.add_chunks() = ref;
+  m.set_total_size(data.size());
+
+  std::string got;
+  ASSERT_TRUE(client_->FetchChunk(ref, &got, nullptr).ok());
+  EXPECT_TRUE(got == data);
+
+  const std::string path = ChunkPath(data_dir_, digest);
+  raw_test::FlipByte(path, data.size() - 3);
+  std::vector<BadCopy> bad;
+  absl::Status s = client_->FetchChunk(ref, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].kind, BadCopy::kCorrupt);
+  ASSERT_EQ(Pull(m, 0, 0, &got).code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(got.empty());
+  raw_test::FlipByte(path, data.size() - 3);  // repaired
+  ASSERT_TRUE(Pull(m, 0, 0, &got).ok());
+  EXPECT_TRUE(got == data);
+
+  std::ofstream(path, std::ios::app | std::ios::binary) << "extra";
+  bad.clear();
+  s = client_->FetchChunk(ref, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].kind, BadCopy::kCorrupt);
+  EXPECT_NE(bad[0].detail.find("expected"), std::string::npos) << bad[0].detail;
+}
+
+// A shard that answers GetChunk with canned wire messages, so the client
+// meets what a buggy or hostile peer (or a plain protobuf server) sends.
+class CannedShard final : public Blobstore::Service {
+ public:
+  CannedShard() {
+    MarkMethodStreamed(
+        1, new grpc::internal::SplitServerStreamingHandler<GetChunkRequest,
+                                                           grpc::ByteBuffer>(
+               [this](grpc::ServerContext*,
+                      grpc::ServerSplitStreamer<GetChunkRequest,
+                                                grpc::ByteBuffer>* stream) {
+                 GetChunkRequest request;
+                 if (!stream->Read(&request)) return grpc::Status::CANCELLED;
+                 for (const std::string& wire : messages) {
+                   grpc::Slice slice(wire);
+                   if (!stream->Write(grpc::ByteBuffer(&slice, 1))) break;
+                 }
+                 return grpc::Status::OK;
+               }));
+  }
+  std::vector<std::string> messages;  // Set before the server starts.
+};
+
+class RawReaderTest : public ::testing::Test {
+ protected:
+  // Serves `messages` and fetches a chunk of `data`'s size and digest.
+  absl::Status Fetch(const std::vector<std::string>& messages,
+                     const std::string& data, std::string* got,
+                     std::vector<BadCopy>* bad) {
+    CannedShard service;
+    service.messages = messages;
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    EXPECT_GT(port, 0);
+    ShardInfo info;
+    info.id = "canned";
+    BlobClient client(
+        {{info, NewGrpcShardConnection(
+                    "canned", grpc::CreateChannel(
+                                  absl::StrCat("127.0.0.1:", port),
+                                  grpc::InsecureChannelCredentials()))}},
+        {});
+    ChunkRef ref;
+    ref.set_digest(Sha256Hex(data));
+    ref.set_size(data.size());
+    ref.add_shards("canned");
+    absl::Status s = client.FetchChunk(ref, got, bad);
+    server->Shutdown();
+    return s;
+  }
+
+  // Protobuf's own encoding (data before chunk_size), in `pieces` messages.
+  static std::vector<std::string> Protobuf(const std::string& data,
+                                           int pieces) {
+    std::vector<std::string> out;
+    const size_t step = (data.size() + pieces - 1) / pieces;
+    for (size_t pos = 0; pos < data.size(); pos += step) {
+      GetChunkResponse r;
+      r.set_data(data.substr(pos, step));
+      if (pos == 0) r.set_chunk_size(data.size());
+      out.push_back(r.SerializeAsString());
+    }
+    return out;
+  }
+};
+
+TEST_F(RawReaderTest, ReadsPlainProtobufServers) {
+  const std::string data = RandomBytes(300000, 12);
+  std::string got;
+  ASSERT_TRUE(Fetch(Protobuf(data, 3), data, &got, nullptr).ok());
+  EXPECT_TRUE(got == data);
+}
+
+TEST_F(RawReaderTest, CorruptShortLongAndMalformedAnswers) {
+  const std::string data = RandomBytes(300000, 13);
+  std::string got;
+  std::vector<BadCopy> bad;
+
+  std::string flipped = data;
+  flipped[299999] ^= 1;
+  absl::Status s = Fetch(Protobuf(flipped, 3), data, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].kind, BadCopy::kCorrupt);
+  EXPECT_NE(bad[0].detail.find("hash to"), std::string::npos);
+
+  // More bytes than the chunk has, in a later message.
+  std::vector<std::string> longer = Protobuf(data, 3);
+  GetChunkResponse extra;
+  extra.set_data("x");
+  longer.push_back(extra.SerializeAsString());
+  bad.clear();
+  s = Fetch(longer, data, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].kind, BadCopy::kCorrupt);
+  EXPECT_NE(bad[0].detail.find("longer than"), std::string::npos);
+
+  // The stream ends early.
+  std::vector<std::string> shorter = Protobuf(data, 3);
+  shorter.pop_back();
+  bad.clear();
+  s = Fetch(shorter, data, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(bad.at(0).detail.find("ended after"), std::string::npos);
+
+  // Malformed wire bytes: the copy is unusable (not proven corrupt).
+  std::vector<std::string> malformed = Protobuf(data, 3);
+  malformed[1].resize(malformed[1].size() / 2);
+  bad.clear();
+  s = Fetch(malformed, data, &got, &bad);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+  EXPECT_TRUE(got.empty());
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].kind, BadCopy::kUnavailable);
+  EXPECT_NE(bad[0].detail.find("malformed"), std::string::npos);
+
+  // A domain error after some data.
+  std::vector<std::string> failing = Protobuf(data, 3);
+  GetChunkResponse error;
+  error.mutable_error()->set_reason(berth::CHUNK_NOT_FOUND);
+  error.mutable_error()->set_message("gone");
+  failing[2] = error.SerializeAsString();
+  bad.clear();
+  s = Fetch(failing, data, &got, &bad);
+  EXPECT_EQ(ReasonOf(s), berth::CHUNK_NOT_FOUND) << s;
+  EXPECT_TRUE(got.empty());
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "blobstore/chunk_wire.h"
 #include "blobstore/errors.h"
+#include "blobstore/limits.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::blob {
@@ -69,38 +71,101 @@ grpc::Status BlobService::PutChunk(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status BlobService::GetChunk(
-    grpc::ServerContext* context, const GetChunkRequest* request,
-    grpc::ServerWriter<GetChunkResponse>* writer) {
-  uint64_t chunk_size = 0;
-  bool sent_any = false;
-  bool stream_broken = false;
-  absl::Status s = store_->Read(
-      request->digest(), request->offset(), request->length(),
-      [&](absl::string_view piece) {
-        GetChunkResponse response;
-        response.set_data(piece.data(), piece.size());
-        if (!sent_any) response.set_chunk_size(chunk_size);
-        if (!writer->Write(response)) {
-          stream_broken = true;
-          return absl::CancelledError("client went away");
-        }
-        sent_any = true;
-        return absl::OkStatus();
-      },
-      &chunk_size);
-  if (stream_broken || context->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "GetChunk cancelled");
+namespace {
+
+// Destroy callback of a data slice: returns the piece's buffer to its pool
+// (on whichever gRPC thread drops the last reference).
+void ReleasePiece(void* piece) { delete static_cast<PooledBuffer*>(piece); }
+
+// One raw GetChunkResponse: `header` then the first `n` bytes of `piece`,
+// whose ownership moves into the message.
+grpc::ByteBuffer DataMessage(const std::string& header, PooledBuffer piece,
+                             size_t n) {
+  auto* owned = new PooledBuffer(std::move(piece));
+  grpc::Slice slices[2] = {
+      grpc::Slice(header),
+      grpc::Slice(owned->get(), n, &ReleasePiece, owned)};
+  return grpc::ByteBuffer(slices, 2);
+}
+
+grpc::ByteBuffer Serialized(const GetChunkResponse& response) {
+  grpc::Slice slice(response.SerializeAsString());
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+BlobService::BlobService(ChunkStore* store, std::string shard_id)
+    : store_(store),
+      shard_id_(std::move(shard_id)),
+      read_buffers_(BufferPool::Create(kPieceSize, kIdleReadBuffers)) {
+  // GetChunk is method 1 of the service (proto/blobstore.proto). Clients
+  // see the same stream: one request in, GetChunkResponse messages out.
+  MarkMethodStreamed(
+      1, new grpc::internal::SplitServerStreamingHandler<GetChunkRequest,
+                                                         grpc::ByteBuffer>(
+             [this](grpc::ServerContext* context,
+                    grpc::ServerSplitStreamer<GetChunkRequest,
+                                              grpc::ByteBuffer>* stream) {
+               return RawGetChunk(context, stream);
+             }));
+}
+
+grpc::Status BlobService::RawGetChunk(
+    grpc::ServerContext* context,
+    grpc::ServerSplitStreamer<GetChunkRequest, grpc::ByteBuffer>* stream) {
+  GetChunkRequest request;
+  if (!stream->Read(&request)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "GetChunk: no request");
   }
-  if (!s.ok() || !sent_any) {
-    // An error ends the stream; an empty range still reports the size.
+  // An error ends the stream; an empty range still reports the size.
+  auto finish = [&](const absl::Status& s, bool sent_any,
+                    uint64_t chunk_size) -> grpc::Status {
+    if (context->IsCancelled()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "GetChunk cancelled");
+    }
+    if (s.ok() && sent_any) return grpc::Status::OK;
     GetChunkResponse last;
     if (!sent_any) last.set_chunk_size(chunk_size);
     grpc::Status g = Answer(s, "GetChunk", last.mutable_error());
     if (!g.ok()) return g;
-    writer->Write(last);
+    stream->Write(Serialized(last));
+    return grpc::Status::OK;
+  };
+  absl::StatusOr<std::unique_ptr<ChunkFile>> file =
+      store_->OpenChunk(request.digest());
+  if (!file.ok()) return finish(file.status(), false, 0);
+  const uint64_t size = (*file)->size();
+  const uint64_t offset = request.offset();
+  const uint64_t length = request.length();
+  if (offset > size || length > size - offset) {
+    return finish(MakeError(berth::INVALID_ARGUMENT,
+                            absl::StrCat("range ", offset, "+", length,
+                                         " outside chunk ", request.digest(),
+                                         " of ", size, " bytes")),
+                  false, 0);
   }
-  return grpc::Status::OK;
+  const uint64_t end = length == 0 ? size : offset + length;
+  bool sent_any = false;
+  for (uint64_t pos = offset; pos < end;) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kPieceSize, end - pos));
+    PooledBuffer piece = read_buffers_->Get(n);
+    absl::StatusOr<size_t> got = (*file)->ReadAt(pos, piece.get(), n);
+    if (got.ok() && *got < n) {
+      got = MakeError(berth::STORAGE_ERROR,
+                      absl::StrCat((*file)->path(), " ended early at byte ",
+                                   pos + *got));
+    }
+    if (!got.ok()) return finish(got.status(), sent_any, size);
+    const std::string header = EncodeGetChunkHeader(!sent_any, size, n);
+    if (!stream->Write(DataMessage(header, std::move(piece), n))) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "GetChunk cancelled");
+    }
+    sent_any = true;
+    pos += n;
+  }
+  return finish(absl::OkStatus(), sent_any, size);
 }
 
 grpc::Status BlobService::StatChunk(grpc::ServerContext* context,

@@ -232,11 +232,30 @@ absl::StatusOr<std::unique_ptr<ChunkWriter>> ChunkStore::BeginWrite(
       this, std::string(digest), size, verify, buf.data(), fd));
 }
 
-absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
-                              uint64_t length, const ByteSink& sink,
-                              uint64_t* chunk_size) const {
+// ---- ChunkFile ----
+
+ChunkFile::~ChunkFile() { close(fd_); }
+
+absl::StatusOr<size_t> ChunkFile::ReadAt(uint64_t pos, char* dst,
+                                         size_t n) const {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = pread(fd_, dst + done, n - done,
+                      static_cast<off_t>(pos + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, absl::StrCat("read ", path_));
+    }
+    if (r == 0) break;  // end of file
+    done += static_cast<size_t>(r);
+  }
+  return done;
+}
+
+absl::StatusOr<std::unique_ptr<ChunkFile>> ChunkStore::OpenChunk(
+    absl::string_view digest) const {
   if (absl::Status s = CheckDigest(digest); !s.ok()) return s;
-  const std::string path = ChunkPath(dir_, digest);
+  std::string path = ChunkPath(dir_, digest);
   ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (errno == ENOENT) {
@@ -249,7 +268,17 @@ absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
   if (fstat(fd.get(), &st) != 0) {
     return ErrnoError(errno, absl::StrCat("stat ", path));
   }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const int raw = fd.release();
+  return std::unique_ptr<ChunkFile>(
+      new ChunkFile(std::move(path), raw, static_cast<uint64_t>(st.st_size)));
+}
+
+absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
+                              uint64_t length, const ByteSink& sink,
+                              uint64_t* chunk_size) const {
+  absl::StatusOr<std::unique_ptr<ChunkFile>> file = OpenChunk(digest);
+  if (!file.ok()) return file.status();
+  const uint64_t size = (*file)->size();
   if (offset > size || length > size - offset) {
     return MakeError(
         berth::INVALID_ARGUMENT,
@@ -262,18 +291,16 @@ absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
   std::unique_ptr<char[]> buf(new char[std::min<uint64_t>(
       kPieceSize, std::max<uint64_t>(end - pos, 1))]);
   while (pos < end) {
-    size_t want =
+    const size_t n =
         static_cast<size_t>(std::min<uint64_t>(kPieceSize, end - pos));
-    ssize_t n = pread(fd.get(), buf.get(), want, static_cast<off_t>(pos));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, absl::StrCat("read ", path));
-    }
-    if (n == 0) {
+    absl::StatusOr<size_t> got = (*file)->ReadAt(pos, buf.get(), n);
+    if (!got.ok()) return got.status();
+    if (*got < n) {
       return MakeError(berth::STORAGE_ERROR,
-                       absl::StrCat(path, " ended early at byte ", pos));
+                       absl::StrCat((*file)->path(), " ended early at byte ",
+                                    pos + *got));
     }
-    pos += static_cast<uint64_t>(n);
+    pos += n;
     if (absl::Status s = sink(absl::string_view(buf.get(), n)); !s.ok()) {
       return s;
     }
@@ -284,39 +311,26 @@ absl::Status ChunkStore::Read(absl::string_view digest, uint64_t offset,
 absl::Status ChunkStore::ReadInto(
     absl::string_view digest, uint64_t size, char* dst,
     const std::function<void(const char*, size_t)>& on_piece) const {
-  if (absl::Status s = CheckDigest(digest); !s.ok()) return s;
-  const std::string path = ChunkPath(dir_, digest);
-  ScopedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) {
-      return MakeError(berth::CHUNK_NOT_FOUND,
-                       absl::StrCat("chunk ", digest, " not found"));
-    }
-    return ErrnoError(errno, absl::StrCat("open ", path));
-  }
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) {
-    return ErrnoError(errno, absl::StrCat("stat ", path));
-  }
-  if (static_cast<uint64_t>(st.st_size) != size) {
+  absl::StatusOr<std::unique_ptr<ChunkFile>> file = OpenChunk(digest);
+  if (!file.ok()) return file.status();
+  if ((*file)->size() != size) {
     return MakeError(berth::CHUNK_SIZE_MISMATCH,
-                     absl::StrCat(path, " has ", st.st_size,
+                     absl::StrCat((*file)->path(), " has ", (*file)->size(),
                                   " bytes, expected ", size));
   }
   uint64_t pos = 0;
   while (pos < size) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceSize, size - pos));
-    ssize_t n = pread(fd.get(), dst + pos, want, static_cast<off_t>(pos));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, absl::StrCat("read ", path));
-    }
-    if (n == 0) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(kPieceSize, size - pos));
+    absl::StatusOr<size_t> got = (*file)->ReadAt(pos, dst + pos, n);
+    if (!got.ok()) return got.status();
+    if (*got < n) {
       return MakeError(berth::CHUNK_SIZE_MISMATCH,
-                       absl::StrCat(path, " ended early at byte ", pos));
+                       absl::StrCat((*file)->path(), " ended early at byte ",
+                                    pos + *got));
     }
-    on_piece(dst + pos, static_cast<size_t>(n));
-    pos += static_cast<uint64_t>(n);
+    on_piece(dst + pos, n);
+    pos += n;
   }
   return absl::OkStatus();
 }

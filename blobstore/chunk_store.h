@@ -79,6 +79,33 @@ class ChunkWriter {
   Sha256 hasher_;
 };
 
+// A stored chunk opened for reading (ChunkStore::OpenChunk). Chunk files
+// are never modified, so reads at any offset see the committed bytes.
+// Thread-safe (pread only); closes its descriptor on destruction.
+class ChunkFile {
+ public:
+  ~ChunkFile();
+  ChunkFile(const ChunkFile&) = delete;
+  ChunkFile& operator=(const ChunkFile&) = delete;
+
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+  // Reads up to `n` bytes at `pos` into dst[0, n), retrying short reads;
+  // returns how many it read: fewer than `n` only at the end of the file.
+  // STORAGE_ERROR (from the errno) on a failed read.
+  absl::StatusOr<size_t> ReadAt(uint64_t pos, char* dst, size_t n) const;
+
+ private:
+  friend class ChunkStore;
+  ChunkFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+
+  const std::string path_;
+  const int fd_;
+  const uint64_t size_;
+};
+
 struct ChunkEntry {
   std::string digest;
   uint64_t size = 0;
@@ -116,6 +143,11 @@ class ChunkStore {
   // the store does not hash them again.
   absl::StatusOr<std::unique_ptr<ChunkWriter>> BeginWrite(
       absl::string_view digest, uint64_t size, bool verify = true);
+
+  // Opens chunk `digest` for reading. CHUNK_NOT_FOUND if absent,
+  // INVALID_ARGUMENT for a malformed digest, STORAGE_ERROR otherwise.
+  absl::StatusOr<std::unique_ptr<ChunkFile>> OpenChunk(
+      absl::string_view digest) const;
 
   // Streams bytes [offset, offset+length) of the chunk (length 0 = to the
   // end) to `sink` in pieces of at most kPieceSize; stops at the first sink

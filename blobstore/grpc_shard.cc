@@ -1,15 +1,23 @@
 // GrpcShardConnection: the ShardConnection of a blobd over gRPC.
+//
+// Thread-safety: stateless besides the channel and stub (both
+// thread-safe); each call owns its ClientContext and buffers.
 #include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "blobstore/chunk_wire.h"
 #include "blobstore/errors.h"
 #include "blobstore/limits.h"
 #include "blobstore/shard_connection.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/blobstore.grpc.pb.h"
 
 namespace berth::blob {
 namespace {
+
+// The generated stub's name for GetChunk (proto/blobstore.proto).
+constexpr char kGetChunkMethod[] = "/berth.blob.Blobstore/GetChunk";
 
 // Data pieces of a PutChunk stream. Smaller than kPieceSize to bound what
 // several concurrent streams hold in gRPC's buffers.
@@ -18,7 +26,11 @@ constexpr size_t kPutPiece = 64 << 10;
 class GrpcShardConnection final : public ShardConnection {
  public:
   GrpcShardConnection(std::string id, std::shared_ptr<grpc::Channel> channel)
-      : id_(std::move(id)), stub_(Blobstore::NewStub(channel)) {}
+      : id_(std::move(id)),
+        channel_(channel),
+        stub_(Blobstore::NewStub(channel)),
+        get_chunk_(kGetChunkMethod, grpc::internal::RpcMethod::SERVER_STREAMING,
+                   channel_) {}
 
   absl::StatusOr<bool> PutChunk(absl::string_view request_id,
                                 absl::string_view digest,
@@ -51,41 +63,70 @@ class GrpcShardConnection final : public ShardConnection {
     return response.already_present();
   }
 
+  // Reads the GetChunk stream raw (ByteBuffers, no protobuf parse): each
+  // message's data field is viewed in place in gRPC's receive slices
+  // (ParseGetChunkResponse), hashed there, then copied once into dst. So a
+  // byte is copied from the socket into gRPC's slice and from there into
+  // dst, and hashed while that slice is still in cache.
   absl::Status GetChunk(absl::string_view digest, uint64_t size, char* dst,
                         Sha256* hasher, absl::Time deadline) override {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(deadline));
     GetChunkRequest request;
     request.set_digest(std::string(digest));
-    auto reader = stub_->GetChunk(&ctx, request);
+    std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+        grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+            channel_.get(), get_chunk_, &ctx, request));
     const std::string where =
         absl::StrCat("chunk ", digest, " from shard ", id_);
     absl::Status error;
-    GetChunkResponse response;
+    grpc::ByteBuffer message;
+    std::vector<grpc::Slice> slices;
+    std::vector<absl::string_view> spans;
+    GetChunkResponseView response;
     bool first = true;
     uint64_t got = 0;
-    while (reader->Read(&response)) {
-      if (response.error().reason() != berth::REASON_UNSPECIFIED) {
-        error = Domain(response.error());
+    while (reader->Read(&message)) {
+      slices.clear();
+      spans.clear();
+      if (grpc::Status d = message.Dump(&slices); !d.ok()) {
+        error = FromGrpc(d, absl::StrCat("GetChunk ", where));
         break;
       }
-      if (first && response.chunk_size() != size) {
+      for (const grpc::Slice& slice : slices) {
+        spans.emplace_back(reinterpret_cast<const char*>(slice.begin()),
+                           slice.size());
+      }
+      if (absl::Status p = ParseGetChunkResponse(spans, &response); !p.ok()) {
+        error = absl::Status(p.code(),
+                             absl::StrCat("GetChunk ", where, ": ", p.message()));
+        break;
+      }
+      if (response.error.reason() != berth::REASON_UNSPECIFIED) {
+        error = Domain(response.error);
+        break;
+      }
+      if (first && response.chunk_size != size) {
         error = MakeError(berth::CHUNK_SIZE_MISMATCH,
-                          absl::StrCat(where, " has ", response.chunk_size(),
+                          absl::StrCat(where, " has ", response.chunk_size,
                                        " bytes, expected ", size));
         break;
       }
       first = false;
-      const std::string& piece = response.data();
-      if (piece.size() > size - got) {
+      if (response.data_size > size - got) {
         error = MakeError(berth::CHUNK_SIZE_MISMATCH,
                           absl::StrCat(where, " is longer than ", size,
                                        " bytes"));
         break;
       }
-      std::memcpy(dst + got, piece.data(), piece.size());
-      hasher->Update(piece);
-      got += piece.size();
+      for (absl::string_view piece : response.data) {
+        hasher->Update(piece);
+        std::memcpy(dst + got, piece.data(), piece.size());
+        got += piece.size();
+      }
+      // Drop our references so the receive buffers can be reused.
+      slices.clear();
+      message.Clear();
     }
     if (!error.ok()) {
       ctx.TryCancel();
@@ -203,7 +244,10 @@ class GrpcShardConnection final : public ShardConnection {
   }
 
   const std::string id_;
+  const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<Blobstore::Stub> stub_;
+  // GetChunk read raw: responses arrive as ByteBuffers (see GetChunk).
+  const grpc::internal::RpcMethod get_chunk_;
 };
 
 }  // namespace
