@@ -73,7 +73,8 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
                   "address of /metrics, /healthz, /readyz (empty = off)")
       ->capture_default_str();
   if (!cluster) return;
-  app->add_option("--metadata", options->metadata, "metad gRPC host:port")
+  app->add_option("--metadata", options->metadata,
+                  "metad gRPC addresses: comma-separated host:port list")
       ->capture_default_str();
   app->add_option("--blobd", options->blobd,
                   "blob shards, comma-separated "
@@ -218,6 +219,25 @@ absl::Status FrontendServer::Ready() {
   probe.set_id(std::string(64, '0'));
   auto response = metadata_->GetImage(probe);
   if (!response.ok()) return response.status();
+  // Enough shards: an upload needs the write quorum of active shards to
+  // answer. A stat of an absent chunk is a cheap round trip to each.
+  size_t reachable = 0;
+  std::string last_error;
+  const std::string absent(64, '0');
+  for (const blob::Shard& shard : blobs_->shards()) {
+    if (shard.info.state != blob::ShardState::kActive) continue;
+    auto stat = shard.conn->StatChunk(absent, absl::Now() + absl::Seconds(2));
+    if (stat.ok() || absl::IsNotFound(stat.status())) {
+      ++reachable;
+    } else {
+      last_error = absl::StrCat(shard.info.id, ": ", stat.status().message());
+    }
+  }
+  if (reachable < blobs_->write_quorum()) {
+    return absl::UnavailableError(absl::StrCat(
+        reachable, " blob shards reachable, the write quorum is ",
+        blobs_->write_quorum(), last_error.empty() ? "" : "; ", last_error));
+  }
   return absl::OkStatus();
 }
 

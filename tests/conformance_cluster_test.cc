@@ -2,7 +2,8 @@
 // `tools/berth-cluster up --frontends 2`: push through frontend-1, pull
 // through frontend-2 (and the other way round, and one image's three PUTs
 // spread over both, spec §4.5); search answers the same from both. And
-// /readyz of a frontend follows its metadata tier: 503 while the cluster's
+// /readyz of a frontend follows its metadata tier and blob shards: 503
+// while the cluster's only blobd is down; and 503 while the cluster's
 // metad is killed, 200 again after it is restarted.
 #include <netinet/in.h>
 #include <signal.h>
@@ -271,6 +272,21 @@ TEST_F(ClusterConformanceTest, ReadyzFollowsTheMetadataTier) {
   EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 200; }, absl::Seconds(30)))
       << "readyz: " << status_of("/readyz");
   EXPECT_TRUE(PingOk(port));
+
+  // Without its only blob shard the frontend cannot take uploads: not
+  // ready (the write quorum is clamped to the one active shard).
+  pid_t blob_pid = state_["blobd-1"]["pid"].get<pid_t>();
+  ASSERT_TRUE(PidAlive(blob_pid));
+  ASSERT_EQ(kill(blob_pid, SIGKILL), 0);
+  ASSERT_TRUE(WaitFor([&] { return !PidAlive(blob_pid); }, absl::Seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 503; }, absl::Seconds(20)))
+      << "readyz: " << status_of("/readyz");
+  absl::StatusOr<HttpResponse> why =
+      HttpGet("127.0.0.1", admin, "/readyz", absl::Seconds(5));
+  ASSERT_TRUE(why.ok());
+  EXPECT_NE(why->body.find("blob shards reachable"), std::string::npos)
+      << why->body;
+  EXPECT_EQ(status_of("/healthz"), 200);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ log "building berth and the load client (-c opt)"
 (cd "$ROOT" && bazel build -c opt //tools:berth //tests/bench:registry_load >&2)
 
 WORK="$(mktemp -d /tmp/berth-bench.XXXXXX)"
+chmod 755 "$WORK"  # nginx workers run as nobody and must read the file
 PIDS=()
 cleanup() {
   local rc=$?
@@ -88,7 +89,7 @@ NGINX_PORT=$(free_port)
 
 wait_http() {  # URL
   for _ in $(seq 100); do
-    if curl -s -o /dev/null "$1"; then return 0; fi
+    if curl -sf -o /dev/null "$1"; then return 0; fi
     sleep 0.1
   done
   echo "bench: $1 never answered" >&2
@@ -266,4 +267,6 @@ print(f"{'  p50 / p99 ms':<26}{fig['berth_json_p50_ms']:>6.2f}/{fig['berth_json_
       f"  p99 <= 5 ms: {'met' if fig['json_p99_ok'] else 'NOT met'}")
 print(f"{'  cpu us/request':<26}{fig['berth_json_cpu_us_per_req']:>12.1f}{fig['nginx_static_cpu_us_per_req']:>14.1f}")
 print(json.dumps(fig, sort_keys=True))
+if fig["berth_json_errors"] or fig["nginx_static_errors"]:
+    sys.exit("bench: wrk saw non-2xx answers; figures are not valid")
 EOF
