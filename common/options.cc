@@ -9,18 +9,29 @@
 #include <cstring>
 
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace berth {
 
 void AddCommonOptions(CLI::App* app, CommonOptions* options) {
+  // The last value wins, so a command-line flag overrides the same flag
+  // from --config (options added after this call inherit the policy).
+  app->option_defaults()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
   app->add_option("--log-level", options->log_level,
                   "trace, debug, info, warn, error, critical or off")
       ->capture_default_str();
-  app->set_config("--config", "", "read options from this file (key = value)");
+  // Read by ExpandConfigFile() before parsing; declared here for --help.
+  app->add_option("--config", options->config_file,
+                  "read options from this file: `flag = value` lines using "
+                  "the long flag names without dashes; command-line flags "
+                  "win; # starts a comment; [section] lines are ignored");
 }
 
 std::string HostPort::ToString() const {
@@ -48,6 +59,60 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& text) {
   }
   hp.port = static_cast<uint16_t>(port);
   return hp;
+}
+
+absl::StatusOr<std::vector<std::string>> ExpandConfigFile(
+    const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  std::string file;
+  size_t insert_at = args.empty() ? 0 : 1;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--config" && i + 1 < args.size()) {
+      file = args[i + 1];
+      out.push_back(a);
+      out.push_back(args[++i]);
+      continue;
+    }
+    if (absl::StartsWith(a, "--config=")) file = a.substr(9);
+    // Subcommand names come before any flag: options from the file go
+    // right after them (so later command-line flags override the file).
+    if (i >= 1 && i == insert_at && !absl::StartsWith(a, "-")) {
+      insert_at = i + 1;
+    }
+    out.push_back(a);
+  }
+  if (file.empty()) return out;
+  std::ifstream in(file);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read --config file '", file, "'"));
+  }
+  std::vector<std::string> from_file;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    absl::string_view l = absl::StripAsciiWhitespace(line);
+    if (l.empty() || l[0] == '#' || l[0] == ';' || l[0] == '[') continue;
+    size_t eq = l.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--config file '", file, "' line ", n, ": expected `flag = value`"));
+    }
+    std::string key(absl::StripAsciiWhitespace(l.substr(0, eq)));
+    std::string value(absl::StripAsciiWhitespace(l.substr(eq + 1)));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    if (key.empty() || key == "config") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--config file '", file, "' line ", n, ": bad flag name"));
+    }
+    from_file.push_back(absl::StrCat("--", key, "=", value));
+  }
+  out.insert(out.begin() + std::min(insert_at, out.size()), from_file.begin(),
+             from_file.end());
+  return out;
 }
 
 absl::Status CheckListenable(const HostPort& address) {

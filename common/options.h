@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
@@ -16,9 +17,19 @@ namespace berth {
 
 struct CommonOptions {
   std::string log_level = "info";
+  std::string config_file;  // expanded by ExpandConfigFile before parsing
 };
 
-// Adds --log-level and --config to `app`.
+// Returns `args` (argv as strings) with the options of the file named by
+// --config inserted right after the subcommand name(s), so flags given on
+// the command line (parsed later) win. INVALID_ARGUMENT for a missing or
+// malformed file. Unknown flags in the file are then reported by the
+// parser like unknown command-line flags.
+absl::StatusOr<std::vector<std::string>> ExpandConfigFile(
+    const std::vector<std::string>& args);
+
+// Adds --log-level and --config to `app` and makes the last value of a
+// repeated flag win. Call it before adding the command's own options.
 void AddCommonOptions(CLI::App* app, CommonOptions* options);
 
 struct HostPort {

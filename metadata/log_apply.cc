@@ -103,12 +103,12 @@ absl::Status EntryApplier::Stage(const LogEntry& entry) {
     spdlog::error("log entry at {} is not a Command; skipped", entry.position);
     return absl::OkStatus();
   }
-  if (absl::Status st =
-          AdvancePrunePoint(command.prune_results_before_unix_ms());
+  const int64_t proposed = command.proposed_unix_ms();
+  if (absl::Status st = AdvanceClocks(
+          proposed, std::min(command.prune_results_before_unix_ms(), proposed));
       !st.ok()) {
     return st;
   }
-  const int64_t proposed = command.proposed_unix_ms();
   if (command.has_batch()) {
     for (const Command& c : command.batch().commands()) {
       if (absl::Status st = ApplyOne(c, entry.position, proposed); !st.ok()) {
@@ -138,21 +138,25 @@ absl::Status EntryApplier::ApplyOne(const Command& command, uint64_t position,
   writer.FlushInto(*store_, &batch_);
   if (!id.empty()) {
     batch_.Put(store_->results(), id, result.SerializeAsString());
-    // Indexed no lower than the prune point: see the header.
-    const int64_t at = std::max(proposed_ms, prune_point_.value_or(0));
-    batch_.Put(store_->result_times(), EncodeMs(at) + id, "");
+    // Indexed at the log clock, not the proposer's: see the header.
+    batch_.Put(store_->result_times(), EncodeMs(*log_clock_) + id, "");
   }
   return absl::OkStatus();
 }
 
-absl::Status EntryApplier::AdvancePrunePoint(int64_t prune_before_ms) {
-  if (!prune_point_) {
-    absl::StatusOr<std::optional<std::string>> stored =
-        Read(store_->meta(), Store::PrunePointKey());
+absl::Status EntryApplier::AdvanceClocks(int64_t proposed_ms,
+                                         int64_t prune_before_ms) {
+  for (auto [key, value] : {std::pair(Store::LogClockKey(), &log_clock_),
+                            std::pair(Store::PrunePointKey(), &prune_point_)}) {
+    if (value->has_value()) continue;
+    absl::StatusOr<std::optional<std::string>> stored = Read(store_->meta(), key);
     if (!stored.ok()) return stored.status();
-    prune_point_ = stored->has_value()
-                       ? static_cast<int64_t>(DecodePosition(**stored))
-                       : 0;
+    *value = stored->has_value() ? static_cast<int64_t>(DecodePosition(**stored))
+                                 : 0;
+  }
+  if (proposed_ms > *log_clock_) {
+    log_clock_ = proposed_ms;
+    batch_.Put(store_->meta(), Store::LogClockKey(), EncodeMs(proposed_ms));
   }
   if (prune_before_ms > *prune_point_) {
     prune_point_ = prune_before_ms;

@@ -15,15 +15,18 @@
 // result does not depend on how entries are grouped: applying a log entry
 // by entry or in one group yields the same records (same digest).
 //
-// Result pruning (deterministic): every entry carries its proposal time
-// and a prune point (the proposer's now − retention). Apply keeps the
-// largest prune point seen (meta "prune_point") and, after each entry,
-// deletes up to kMaxPrunesPerEntry results proposed before it, oldest
-// first, via the `resulttimes` index (key: big-endian ms ++ request id).
-// A result is indexed at max(its entry's time, the prune point), so
-// everything below meta "prune_cursor" is already gone and pruning never
-// rescans deleted keys. A retry whose first result was pruned is applied
-// again as a new command.
+// Result pruning (deterministic: only log contents count, never the
+// applier's clock): every entry carries its proposal time and a prune
+// point (the proposer's now − retention). Apply keeps the largest proposal
+// time seen (meta "log_clock") and the largest prune point (meta
+// "prune_point", never above the entry's own time). Each result is indexed
+// in `resulttimes` (key: big-endian ms ++ request id) at the log clock, so
+// a proposer whose clock lags cannot have its results pruned early. After
+// each entry, up to kMaxPrunesPerEntry results indexed before the prune
+// point are deleted, oldest first. Everything below meta "prune_cursor"
+// is gone already (new keys are >= the log clock >= the prune point), so
+// pruning never rescans deleted keys. A retry whose first result was
+// pruned is applied again as a new command.
 //
 // Not thread-safe: one applier per group, used by the replica's tail
 // thread only. The Store must outlive it.
@@ -64,7 +67,7 @@ class EntryApplier {
  private:
   absl::Status ApplyOne(const Command& command, uint64_t position,
                         int64_t proposed_ms);
-  absl::Status AdvancePrunePoint(int64_t prune_before_ms);
+  absl::Status AdvanceClocks(int64_t proposed_ms, int64_t prune_before_ms);
   absl::Status Prune();
   // Reads `key` of `cf` from the staged batch over the committed DB.
   absl::StatusOr<std::optional<std::string>> Read(
@@ -74,6 +77,7 @@ class EntryApplier {
   rocksdb::WriteBatchWithIndex batch_;
   size_t staged_ = 0;
   uint64_t last_position_ = 0;
+  std::optional<int64_t> log_clock_;    // loaded on first use
   std::optional<int64_t> prune_point_;  // loaded on first use
 };
 

@@ -86,6 +86,9 @@ class MetadServer {
   absl::Status OpenReplica(bool force_bootstrap);
   absl::Status BootstrapFromPeer();
   absl::StatusOr<std::vector<ReplicaStatus>> ListReplicas();
+  // A live replica's durable position, asked of it directly (Admin.Status,
+  // 2 s deadline); the registered value if it does not answer.
+  uint64_t FreshDurable(const ReplicaStatus& registered);
   void MaintenanceLoop();
   void Heartbeat();
   void Rebootstrap();

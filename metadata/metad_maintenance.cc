@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/admin.grpc.pb.h"
 #include "metadata/etcd_log.h"
 #include "metadata/metad.h"
 #include "metadata/replica.h"
@@ -138,6 +140,26 @@ void MetadServer::MaintenanceLoop() {
   }
 }
 
+uint64_t MetadServer::FreshDurable(const ReplicaStatus& registered) {
+  if (registered.id() == id_) {
+    std::shared_ptr<Replica> replica = this->replica();
+    if (replica) {
+      return std::max(registered.durable_applied(), replica->durable_applied());
+    }
+    return registered.durable_applied();
+  }
+  auto stub = Admin::NewStub(grpc::CreateChannel(
+      registered.address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  StatusResponse peer;
+  if (!stub->Status(&ctx, StatusRequest(), &peer).ok() ||
+      peer.replica_id() != registered.id()) {
+    return registered.durable_applied();
+  }
+  return std::max(registered.durable_applied(), peer.durable_applied());
+}
+
 absl::StatusOr<TrimResponse> MetadServer::Trim(bool defragment) {
   std::lock_guard<std::mutex> trim_lock(trim_mu_);
   TrimResponse response;
@@ -146,9 +168,13 @@ absl::StatusOr<TrimResponse> MetadServer::Trim(bool defragment) {
   if (replicas->empty()) {
     return absl::UnavailableError("no live replica registered in etcd");
   }
+  // Registrations can be stale: under etcd's NOSPACE alarm no heartbeat
+  // can be written, yet that is exactly when trimming must free space. So
+  // each live replica is asked directly for its durable position; the
+  // registered one stands in when it does not answer.
   uint64_t min_durable = UINT64_MAX;
   for (const auto& r : *replicas) {
-    min_durable = std::min(min_durable, r.durable_applied());
+    min_durable = std::min(min_durable, FreshDurable(r));
   }
   const uint64_t target =
       min_durable > options_.trim_margin ? min_durable - options_.trim_margin : 0;

@@ -36,7 +36,7 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
         {
           std::lock_guard<std::mutex> lock(self->mu_);
           self->tail_error_ = error;
-          self->applied_cv_.notify_all();
+          self->WakeWaitersLocked(UINT64_MAX);
         }
         if (self->options_.on_tail_error) self->options_.on_tail_error(error);
       });
@@ -52,7 +52,8 @@ void Replica::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     stopped_ = true;
-    applied_cv_.notify_all();
+    stopped_flag_.store(true);
+    WakeWaitersLocked(UINT64_MAX);
   }
   log_->StopTailing();
 }
@@ -103,17 +104,30 @@ absl::Status Replica::ApplyEntries(std::vector<LogEntry>& entries) {
     if (absl::Status st = applier.Commit(); !st.ok()) return st;
     std::lock_guard<std::mutex> lock(mu_);
     applied_ = entries[i - 1].position;
-    applied_cv_.notify_all();
+    WakeWaitersLocked(applied_);
   }
   return absl::OkStatus();
 }
 
+void Replica::WakeWaitersLocked(uint64_t up_to) {
+  auto end = waiters_.upper_bound(up_to);
+  for (auto it = waiters_.begin(); it != end; ++it) {
+    it->second->woken = true;
+    it->second->cv.notify_one();
+  }
+  waiters_.erase(waiters_.begin(), end);
+}
+
 absl::Status Replica::WaitApplied(uint64_t position) {
   std::unique_lock<std::mutex> lock(mu_);
-  applied_cv_.wait_for(
-      lock, absl::ToChronoMilliseconds(options_.apply_timeout), [&] {
-        return applied_ >= position || stopped_ || !tail_error_.ok();
-      });
+  if (applied_ < position && !stopped_ && tail_error_.ok()) {
+    // Woken only once its own position is applied (or on stop/error).
+    Waiter self;
+    auto entry = waiters_.emplace(position, &self);
+    self.cv.wait_for(lock, absl::ToChronoMilliseconds(options_.apply_timeout),
+                     [&] { return self.woken; });
+    if (!self.woken) waiters_.erase(entry);
+  }
   if (applied_ >= position) return absl::OkStatus();
   if (stopped_) return absl::UnavailableError("metadata replica stopping");
   if (!tail_error_.ok()) {
@@ -127,8 +141,10 @@ absl::Status Replica::WaitApplied(uint64_t position) {
 }
 
 struct Replica::Proposal {
+  Proposal(const Command* c, size_t b) : command(c), bytes(b) {}
   const Command* command;
   size_t bytes;
+  std::condition_variable cv;             // its caller waits here
   bool done = false;                      // guarded by propose_mu_
   absl::StatusOr<uint64_t> position = 0;  // guarded by propose_mu_
 };
@@ -168,9 +184,12 @@ absl::StatusOr<uint64_t> Replica::Propose(Proposal* p) {
   constexpr size_t kPerCommandBytes = 5;
   std::unique_lock<std::mutex> lock(propose_mu_);
   queue_.push_back(p);
+  // Wakeups are targeted: a finished append wakes the callers of its
+  // commands, and the front of the queue when an append slot is free (it
+  // then leads with everything queued).
   while (!p->done) {
     if (queue_.empty() || appends_in_flight_ >= options_.max_appends_in_flight) {
-      proposed_cv_.wait(lock);
+      p->cv.wait(lock);
       continue;
     }
     // Lead one append with everything queued (FIFO, within the limits).
@@ -186,6 +205,9 @@ absl::StatusOr<uint64_t> Replica::Propose(Proposal* p) {
     }
     ++appends_in_flight_;
     ++appends_;
+    if (!queue_.empty() && appends_in_flight_ < options_.max_appends_in_flight) {
+      queue_.front()->cv.notify_one();  // another free slot: lead it
+    }
     lock.unlock();
     absl::StatusOr<uint64_t> position = log_->Append(EncodeEntry(batch));
     lock.lock();
@@ -193,8 +215,9 @@ absl::StatusOr<uint64_t> Replica::Propose(Proposal* p) {
     for (Proposal* q : batch) {
       q->position = position;
       q->done = true;
+      if (q != p) q->cv.notify_one();
     }
-    proposed_cv_.notify_all();
+    if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
   return p->position;
 }
@@ -251,8 +274,9 @@ absl::StatusOr<CommandResult> Replica::Execute(const Command& command) {
 
 absl::Status Replica::Barrier(const ReadOptions& read) {
   if (read.stale_ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return absl::UnavailableError("metadata replica stopping");
+    if (stopped_flag_.load(std::memory_order_relaxed)) {
+      return absl::UnavailableError("metadata replica stopping");
+    }
     return absl::OkStatus();
   }
   absl::StatusOr<uint64_t> last = barrier_.Position();

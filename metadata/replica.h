@@ -13,16 +13,18 @@
 // each command's result under its request id and the applied position)
 // and then publishes the new applied position under mu_. Callers (gRPC
 // threads) propose under propose_mu_, append on their own thread, wait on
-// applied_cv_ and read RocksDB. SyncDurable() may run on any one thread
+// their position (waiters_) and read RocksDB. SyncDurable() may run on any one thread
 // (metad's heartbeat thread).
 #ifndef BERTH_METADATA_REPLICA_H_
 #define BERTH_METADATA_REPLICA_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -124,6 +126,8 @@ class Replica {
   absl::StatusOr<uint64_t> Propose(Proposal* p);
   std::string EncodeEntry(const std::vector<Proposal*>& batch) const;
   absl::Status WaitApplied(uint64_t position);
+  // Wakes the waiters of positions <= up_to. Requires mu_.
+  void WakeWaitersLocked(uint64_t up_to);
   absl::Status Barrier(const ReadOptions& read);
 
   const ReplicaOptions options_;
@@ -131,15 +135,22 @@ class Replica {
   std::unique_ptr<Log> log_;
   ReadBarrier barrier_;
 
+  // One caller of WaitApplied; woken by the apply thread once applied_
+  // reaches its position (or on stop / tail error).
+  struct Waiter {
+    std::condition_variable cv;
+    bool woken = false;        // guarded by mu_
+  };
+
   mutable std::mutex mu_;
-  std::condition_variable applied_cv_;
+  std::multimap<uint64_t, Waiter*> waiters_;  // guarded by mu_
   uint64_t applied_ = 0;       // guarded by mu_
   uint64_t durable_ = 0;       // guarded by mu_
   bool stopped_ = false;       // guarded by mu_
+  std::atomic<bool> stopped_flag_{false};  // stopped_, for stale reads
   absl::Status tail_error_;    // guarded by mu_
 
   mutable std::mutex propose_mu_;
-  std::condition_variable proposed_cv_;
   std::deque<Proposal*> queue_;  // guarded by propose_mu_
   int appends_in_flight_ = 0;    // guarded by propose_mu_
   uint64_t appends_ = 0;         // guarded by propose_mu_

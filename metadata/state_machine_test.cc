@@ -384,9 +384,74 @@ TEST(StateMachineTest, ChunkRefsFollowThePublishedLayer) {
   EXPECT_EQ(s.Count(Table::kChunkRefs), 0u);
 }
 
+Command PutEncrypted(const std::string& id, const std::string& parent,
+                     const std::string& sign) {
+  Command c = PutJson(id, parent);
+  c.mutable_put_image_json()->set_encrypted(true);
+  c.mutable_put_image_json()->set_encryption_scheme("aes-256-gcm-chunked-v1");
+  c.mutable_put_image_json()->set_encryption_sign(sign);
+  return c;
+}
+
+TEST(StateMachineTest, EncryptedImagesKeepTheirParentsSign) {
+  MemState s;
+  const std::string kOther(64, 'c'), kPlain(64, 'd');
+  ASSERT_EQ(ApplyTo(s, PutEncrypted(kBase, "", "sign-1")), REASON_UNSPECIFIED);
+  ImageRecord base = s.GetImage(kBase).value();
+  EXPECT_TRUE(base.encrypted());
+  EXPECT_EQ(base.encryption_scheme(), "aes-256-gcm-chunked-v1");
+  EXPECT_EQ(base.encryption_sign(), "sign-1");
+  // Byte comparison: a different sign under an encrypted parent fails.
+  EXPECT_EQ(ApplyTo(s, PutEncrypted(kChild, kBase, "sign-2")), SIGN_MISMATCH);
+  EXPECT_EQ(ApplyTo(s, PutEncrypted(kChild, kBase, "SIGN-1")), SIGN_MISMATCH);
+  EXPECT_FALSE(s.GetImage(kChild));
+  EXPECT_EQ(ApplyTo(s, PutEncrypted(kChild, kBase, "sign-1")), REASON_UNSPECIFIED);
+  // Only when the new image is encrypted: a plain child is fine (§6.4 r2).
+  EXPECT_EQ(ApplyTo(s, PutJson(kPlain, kBase)), REASON_UNSPECIFIED);
+  EXPECT_FALSE(s.GetImage(kPlain)->encrypted());
+  // A plain parent imposes no sign.
+  EXPECT_EQ(ApplyTo(s, PutEncrypted(kOther, kPlain, "sign-9")), REASON_UNSPECIFIED);
+  // A retry of the json replaces the fields...
+  ASSERT_EQ(ApplyTo(s, PutJson(kOther, kPlain)), REASON_UNSPECIFIED);
+  EXPECT_FALSE(s.GetImage(kOther)->encrypted());
+  EXPECT_EQ(s.GetImage(kOther)->encryption_sign(), "");
+  // ...until the image is complete: then they are immutable.
+  ASSERT_EQ(ApplyTo(s, Commit(s, kBase, "sha256:1")), REASON_UNSPECIFIED);
+  ASSERT_EQ(ApplyTo(s, Confirm(kBase, "sha256:1")), REASON_UNSPECIFIED);
+  EXPECT_EQ(ApplyTo(s, PutEncrypted(kBase, "", "sign-3")), IMAGE_ALREADY_EXISTS);
+  EXPECT_EQ(s.GetImage(kBase)->encryption_sign(), "sign-1");
+}
+
+TEST(StateMachineTest, ImageRepositoryIndexFollowsImageLists) {
+  MemState s;
+  ASSERT_EQ(ApplyTo(s, PutJson(kBase, "")), REASON_UNSPECIFIED);
+  ASSERT_EQ(ApplyTo(s, PutJson(kChild, kBase)), REASON_UNSPECIFIED);
+  ASSERT_EQ(ApplyTo(s, Tag("foo/bar", "latest", kChild)), REASON_UNSPECIFIED);
+  EXPECT_TRUE(s.Get(Table::kImageRepos, ImageRepoKey(kBase, "foo/bar")));
+  EXPECT_TRUE(s.Get(Table::kImageRepos, ImageRepoKey(kChild, "foo/bar")));
+  Command merge;
+  merge.mutable_merge_image_list()->set_name("foo/other");
+  merge.mutable_merge_image_list()->add_images()->set_id(kBase);
+  ASSERT_EQ(ApplyTo(s, merge), REASON_UNSPECIFIED);
+  ASSERT_EQ(ApplyTo(s, merge), REASON_UNSPECIFIED);  // no change
+  EXPECT_EQ(s.Scan(Table::kImageRepos, ImageRepoKey(kBase, "")).size(), 2u);
+  Command del;
+  del.mutable_delete_repository()->set_name("foo/bar");
+  ASSERT_EQ(ApplyTo(s, del), REASON_UNSPECIFIED);
+  EXPECT_EQ(s.Count(Table::kImageRepos), 1u);
+  EXPECT_TRUE(s.Get(Table::kImageRepos, ImageRepoKey(kBase, "foo/other")));
+  // A fresh list after the delete indexes again.
+  ASSERT_EQ(ApplyTo(s, Tag("foo/bar", "v1", kBase)), REASON_UNSPECIFIED);
+  EXPECT_TRUE(s.Get(Table::kImageRepos, ImageRepoKey(kBase, "foo/bar")));
+  EXPECT_FALSE(s.Get(Table::kImageRepos, ImageRepoKey(kChild, "foo/bar")));
+}
+
 TEST(StateMachineTest, UnknownCommandIsRefused) {
   MemState s;
   EXPECT_EQ(ApplyTo(s, Command()), INVALID_ARGUMENT);
+  Command nested;
+  *nested.mutable_batch()->add_commands() = PutJson(kBase, "");
+  EXPECT_EQ(ApplyTo(s, nested), INVALID_ARGUMENT);
   EXPECT_EQ(ApplyTo(s, Tag("", "t", kBase)), INVALID_ARGUMENT);
 }
 

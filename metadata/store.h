@@ -69,9 +69,11 @@ class Store {
   absl::StatusOr<uint64_t> ReadAppliedPosition(
       const rocksdb::Snapshot* snapshot = nullptr) const;
   static std::string AppliedKey() { return "applied"; }
-  // meta keys of result pruning (see replica.h): the largest prune point
-  // seen in the log, and the first `resulttimes` key not yet pruned.
+  // meta keys of result pruning (log_apply.h): the largest prune point
+  // and proposal time seen in the log, and the first `resulttimes` key not
+  // yet pruned.
   static std::string PrunePointKey() { return "prune_point"; }
+  static std::string LogClockKey() { return "log_clock"; }
   static std::string PruneCursorKey() { return "prune_cursor"; }
 
   // sha256 over every state table and the results, read from one

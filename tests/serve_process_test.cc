@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -267,6 +268,44 @@ TEST(ServeStartupTest, DataDirUnderRegularFile) {
   { std::ofstream(file) << "not a directory"; }
   const std::string data = file + "/data";
   ExpectFailsClearly({"--listen", "127.0.0.1:0", "--data", data}, {data});
+}
+
+TEST(ServeStartupTest, MissingConfigFile) {
+  ExpectFailsClearly({"--config", "/nonexistent/berth.toml"},
+                     {"/nonexistent/berth.toml"});
+}
+
+// Options come from --config; a flag on the command line wins over the file.
+TEST(ServeConfigTest, ConfigFileSetsOptionsAndFlagsOverrideIt) {
+  const std::string dir = MakeTempDir("serve-config-");
+  const int file_port = FreePort(), flag_port = FreePort();
+  const std::string config = dir + "/berth.toml";
+  {
+    std::ofstream(config) << "# berth serve settings\n[serve]\nlisten = \"127.0.0.1:"
+                          << file_port << "\"\ndata = \"" << dir
+                          << "/from-file\"\nlog-level = warn\n";
+  }
+  ProcessOptions o;
+  o.name = "serve-config";
+  o.argv = {RunfilePath("tools/berth"), "serve", "--config", config};
+  o.log_path = dir + "/serve.log";
+  absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(WaitFor([&] { return PingOk(file_port); }, absl::Seconds(20)))
+      << (*p)->LogTail();
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/from-file"));
+  ASSERT_TRUE((*p)->Stop(SIGTERM).ok());
+
+  o.argv.insert(o.argv.end(),
+                {"--listen", absl::StrCat("127.0.0.1:", flag_port)});
+  p = Process::Start(o);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(WaitFor([&] { return PingOk(flag_port); }, absl::Seconds(20)))
+      << (*p)->LogTail();
+  EXPECT_FALSE(PingOk(file_port));
+  absl::StatusOr<int> code = (*p)->Stop(SIGTERM);
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);
 }
 
 }  // namespace

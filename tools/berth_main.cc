@@ -76,8 +76,16 @@ int Main(int argc, char** argv) {
   AddCommonOptions(blobd_cmd, &common);
   blob::AddBlobdOptions(blobd_cmd, &blobd);
 
+  auto args = ExpandConfigFile(std::vector<std::string>(argv, argv + argc));
+  if (!args.ok()) {
+    std::fprintf(stderr, "berth: %s\n",
+                 std::string(args.status().message()).c_str());
+    return 2;
+  }
   try {
-    app.parse(argc, argv);
+    // CLI11 takes the arguments in reverse order, without argv[0].
+    std::vector<std::string> reversed(args->rbegin(), args->rend() - 1);
+    app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
