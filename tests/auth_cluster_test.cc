@@ -37,31 +37,6 @@ namespace {
 
 constexpr char kAlicePw[] = "alice-cluster-pw";
 
-bool PortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-// A base port N with N..N+23 free (3 etcd, their peers, metad-1, blobd-1,
-// frontend-1 and frontend-2 in berth-cluster's layout).
-int PickBasePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int base = FreePort();
-    if (base <= 0 || base + 23 > 65535) continue;
-    bool all = true;
-    for (int p = base; p <= base + 23 && all; ++p) all = PortFree(p);
-    if (all) return base;
-  }
-  return 0;
-}
-
 HttpResponse Call(const RegistryClient& c, const std::string& method,
                   const std::string& path, HeaderVec headers = {},
                   std::string body = "") {

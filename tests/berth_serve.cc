@@ -11,15 +11,16 @@ bool PingOk(int port) {
   return r.ok() && r->status == 200;
 }
 
-absl::StatusOr<std::unique_ptr<Process>> StartServe(int port,
-                                                    const std::string& data,
-                                                    const std::string& log_dir,
-                                                    absl::Duration timeout) {
+absl::StatusOr<std::unique_ptr<Process>> StartServeBinary(
+    const std::string& binary, int port, const std::string& data,
+    const std::string& log_path, const std::vector<std::string>& extra,
+    absl::Duration timeout) {
   ProcessOptions o;
   o.name = "serve";
-  o.argv = {RunfilePath("tools/berth"), "serve", "--listen",
-            absl::StrCat("127.0.0.1:", port), "--data", data};
-  if (!log_dir.empty()) o.log_path = log_dir + "/serve.log";
+  o.argv = {binary, "serve", "--listen", absl::StrCat("127.0.0.1:", port),
+            "--data", data};
+  o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+  o.log_path = log_path;
   absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(o);
   if (!p.ok()) return p.status();
   Process* proc = p->get();
@@ -41,6 +42,15 @@ absl::StatusOr<std::unique_ptr<Process>> StartServe(int port,
         "; log tail:\n", proc->LogTail(30)));
   }
   return p;
+}
+
+absl::StatusOr<std::unique_ptr<Process>> StartServe(int port,
+                                                    const std::string& data,
+                                                    const std::string& log_dir,
+                                                    absl::Duration timeout) {
+  return StartServeBinary(RunfilePath("tools/berth"), port, data,
+                          log_dir.empty() ? "" : log_dir + "/serve.log", {},
+                          timeout);
 }
 
 }  // namespace berth::testing

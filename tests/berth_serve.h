@@ -19,6 +19,14 @@ bool PingOk(int port);
 // (log appended to <log_dir>/serve.log if log_dir is set) and waits until
 // it answers the ping. An error if it exits or is not ready in `timeout`
 // (the error carries its log tail).
+// Starts `binary serve --listen 127.0.0.1:<port> --data <data> <extra...>`
+// with its log at `log_path` ("" = the harness default) and waits for the
+// ping like StartServe. The one implementation behind both helpers.
+absl::StatusOr<std::unique_ptr<Process>> StartServeBinary(
+    const std::string& binary, int port, const std::string& data,
+    const std::string& log_path, const std::vector<std::string>& extra,
+    absl::Duration timeout);
+
 absl::StatusOr<std::unique_ptr<Process>> StartServe(
     int port, const std::string& data, const std::string& log_dir = "",
     absl::Duration timeout = absl::Seconds(20));

@@ -34,37 +34,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool PortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-// A base port N with N..N+31 free (berth-cluster's layout).
-int PickBasePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int base = FreePort();
-    if (base <= 0 || base + 31 > 65535) continue;
-    bool all = true;
-    for (int p = base; p <= base + 31 && all; ++p) all = PortFree(p);
-    if (all) return base;
-  }
-  return 0;
-}
-
-bool PidAlive(pid_t pid) {
-  if (kill(pid, 0) != 0) return false;
-  std::string s = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = s.rfind(')');
-  return paren == std::string::npos || s.size() < paren + 3 || s[paren + 2] != 'Z';
-}
-
 std::string BerthClusterScript() {
   const char* env = std::getenv("BERTH_CLUSTER");
   return env != nullptr && *env != '\0' ? env : RunfilePath("tools/berth-cluster");

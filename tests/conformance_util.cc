@@ -38,32 +38,7 @@ std::string BerthBinary() {
 absl::StatusOr<std::unique_ptr<Process>> StartServeWith(
     int port, const std::string& data, const std::string& log_path,
     const std::vector<std::string>& extra, absl::Duration timeout) {
-  ProcessOptions o;
-  o.name = "serve";
-  o.argv = {BerthBinary(), "serve", "--listen",
-            absl::StrCat("127.0.0.1:", port), "--data", data};
-  o.argv.insert(o.argv.end(), extra.begin(), extra.end());
-  o.log_path = log_path;
-  absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(o);
-  if (!p.ok()) return p.status();
-  Process* proc = p->get();
-  bool exited = false;
-  bool ready = WaitFor(
-      [&] {
-        if (!proc->Alive()) {
-          exited = true;
-          return true;
-        }
-        return PingOk(port);
-      },
-      timeout);
-  if (exited || !ready) {
-    return absl::UnavailableError(absl::StrCat(
-        "berth serve on port ", port,
-        exited ? " exited before answering the ping" : " did not answer in time",
-        "; log tail:\n", proc->LogTail(30)));
-  }
-  return p;
+  return StartServeBinary(BerthBinary(), port, data, log_path, extra, timeout);
 }
 
 // ---------------------------------------------------------------------------

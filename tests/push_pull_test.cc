@@ -523,38 +523,6 @@ TEST_F(EmbeddedTest, BadInput) { CheckBadInput(client()); }
 // ---------------------------------------------------------------------------
 // Cluster: tools/berth-cluster.
 
-bool PortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-// A base port N with N..N+22 free (berth-cluster's layout).
-int PickBasePort() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int base = FreePort();
-    if (base <= 0 || base + 22 > 65535) continue;
-    bool all = true;
-    for (int p = base; p <= base + 22 && all; ++p) all = PortFree(p);
-    if (all) return base;
-  }
-  return 0;
-}
-
-bool PidAlive(pid_t pid) {
-  if (kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  size_t paren = s.rfind(')');
-  return paren == std::string::npos || s.size() < paren + 3 || s[paren + 2] != 'Z';
-}
-
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {

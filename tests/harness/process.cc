@@ -356,4 +356,37 @@ void ProcessGroup::DumpLogs() const {
   for (const auto& p : processes_) p->DumpLog(std::cerr);
 }
 
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+int PickBasePort(int span) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    int base = FreePort();
+    if (base <= 0 || base + span > 65535) continue;
+    bool all = true;
+    for (int p = base; p <= base + span && all; ++p) all = PortFree(p);
+    if (all) return base;
+  }
+  return 0;
+}
+
+bool PidAlive(pid_t pid) {
+  if (kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(stat)),
+                std::istreambuf_iterator<char>());
+  size_t paren = s.rfind(')');
+  return paren == std::string::npos || s.size() < paren + 3 ||
+         s[paren + 2] != 'Z';
+}
+
 }  // namespace berth::testing

@@ -28,6 +28,18 @@ namespace berth::testing {
 // the port, close). Never returns the same port twice in one process.
 int FreePort();
 
+// True if 127.0.0.1:port can be bound right now.
+bool PortFree(int port);
+
+// A base port N such that N..N+span are all free: tools/berth-cluster puts
+// its processes at fixed offsets from one base port (span 40 covers its
+// default layout and a few extra metads, frontends and blobds).
+int PickBasePort(int span = 40);
+
+// True while process `pid` exists and is not a zombie (works for processes
+// this test did not start, e.g. those of tools/berth-cluster).
+bool PidAlive(pid_t pid);
+
 // $TEST_TMPDIR, else /tmp.
 std::string TempDir();
 // A new empty directory under TempDir() (mkdtemp), named <prefix>XXXXXX.
