@@ -32,9 +32,15 @@ fi
 if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; then
   echo "setup: apt-get install failed for: ${missing[*]}" >&2; exit 1
 fi
-# Installing etcd-server may start a system etcd on 2379; tests start their
-# own members on free ports, so stop the packaged one to keep ports free.
-if command -v systemctl >/dev/null 2>&1; then
-  $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
-fi
+# Installing etcd-server, docker-registry (port 5000, berth serve's default)
+# and nginx-light may start system services; tests and benchmarks start
+# their own on free ports, so stop and disable the packaged ones.
+for svc in etcd docker-registry nginx; do
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+  if command -v service >/dev/null 2>&1; then
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
 echo "setup: done" >&2
