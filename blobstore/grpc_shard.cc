@@ -56,8 +56,8 @@ class GrpcShardConnection final : public ShardConnection {
     if (ok) stream->WritesDone();
     grpc::Status status = stream->Finish();
     if (!status.ok()) {
-      return FromGrpc(status, absl::StrCat("PutChunk ", digest, " to shard ",
-                                           id_));
+      return FromGrpc(status,
+                      absl::StrCat("PutChunk ", digest, " to shard ", id_));
     }
     if (absl::Status s = Domain(response.error()); !s.ok()) return s;
     return response.already_present();
@@ -98,8 +98,8 @@ class GrpcShardConnection final : public ShardConnection {
                            slice.size());
       }
       if (absl::Status p = ParseGetChunkResponse(spans, &response); !p.ok()) {
-        error = absl::Status(p.code(),
-                             absl::StrCat("GetChunk ", where, ": ", p.message()));
+        error = absl::Status(
+            p.code(), absl::StrCat("GetChunk ", where, ": ", p.message()));
         break;
       }
       if (response.error.reason() != berth::REASON_UNSPECIFIED) {
@@ -114,9 +114,9 @@ class GrpcShardConnection final : public ShardConnection {
       }
       first = false;
       if (response.data_size > size - got) {
-        error = MakeError(berth::CHUNK_SIZE_MISMATCH,
-                          absl::StrCat(where, " is longer than ", size,
-                                       " bytes"));
+        error =
+            MakeError(berth::CHUNK_SIZE_MISMATCH,
+                      absl::StrCat(where, " is longer than ", size, " bytes"));
         break;
       }
       for (absl::string_view piece : response.data) {
@@ -136,27 +136,27 @@ class GrpcShardConnection final : public ShardConnection {
     grpc::Status status = reader->Finish();
     if (!status.ok()) return FromGrpc(status, absl::StrCat("GetChunk ", where));
     if (got != size) {
-      return MakeError(berth::CHUNK_SIZE_MISMATCH,
-                       absl::StrCat(where, " ended after ", got, " of ", size,
-                                    " bytes"));
+      return MakeError(
+          berth::CHUNK_SIZE_MISMATCH,
+          absl::StrCat(where, " ended after ", got, " of ", size, " bytes"));
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<uint64_t> StatChunk(absl::string_view digest,
                                      absl::Time deadline) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
     StatChunkRequest request;
     request.set_digest(std::string(digest));
     StatChunkResponse response;
-    grpc::Status status = stub_->StatChunk(&ctx, request, &response);
-    if (!status.ok()) return FromGrpc(status, Context("StatChunk"));
-    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (absl::Status s = Unary(&Blobstore::Stub::StatChunk, "StatChunk",
+                               request, &response, deadline);
+        !s.ok()) {
+      return s;
+    }
     if (!response.present()) {
-      return MakeError(berth::CHUNK_NOT_FOUND,
-                       absl::StrCat("shard ", id_, ": chunk ", digest,
-                                    " not found"));
+      return MakeError(
+          berth::CHUNK_NOT_FOUND,
+          absl::StrCat("shard ", id_, ": chunk ", digest, " not found"));
     }
     return response.size();
   }
@@ -164,15 +164,15 @@ class GrpcShardConnection final : public ShardConnection {
   absl::StatusOr<ListPage> ListChunks(absl::string_view start_after,
                                       uint32_t limit,
                                       absl::Time deadline) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
     ListChunksRequest request;
     request.set_start_after(std::string(start_after));
     request.set_limit(limit);
     ListChunksResponse response;
-    grpc::Status status = stub_->ListChunks(&ctx, request, &response);
-    if (!status.ok()) return FromGrpc(status, Context("ListChunks"));
-    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (absl::Status s = Unary(&Blobstore::Stub::ListChunks, "ListChunks",
+                               request, &response, deadline);
+        !s.ok()) {
+      return s;
+    }
     ListPage page;
     for (const ChunkInfo& c : response.chunks()) {
       page.chunks.push_back({c.digest(), c.size(), c.mtime_unix_nanos()});
@@ -184,30 +184,30 @@ class GrpcShardConnection final : public ShardConnection {
   absl::StatusOr<bool> DeleteChunk(absl::string_view digest,
                                    int64_t unless_modified_after,
                                    absl::Time deadline) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
     DeleteChunkRequest request;
     request.set_digest(std::string(digest));
     request.set_unless_modified_after_unix_nanos(unless_modified_after);
     DeleteChunkResponse response;
-    grpc::Status status = stub_->DeleteChunk(&ctx, request, &response);
-    if (!status.ok()) return FromGrpc(status, Context("DeleteChunk"));
-    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (absl::Status s = Unary(&Blobstore::Stub::DeleteChunk, "DeleteChunk",
+                               request, &response, deadline);
+        !s.ok()) {
+      return s;
+    }
     return !response.kept();
   }
 
   absl::StatusOr<VerifyResult> VerifyChunk(absl::string_view digest,
                                            bool quarantine,
                                            absl::Time deadline) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
     VerifyChunkRequest request;
     request.set_digest(std::string(digest));
     request.set_quarantine(quarantine);
     VerifyChunkResponse response;
-    grpc::Status status = stub_->VerifyChunk(&ctx, request, &response);
-    if (!status.ok()) return FromGrpc(status, Context("VerifyChunk"));
-    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (absl::Status s = Unary(&Blobstore::Stub::VerifyChunk, "VerifyChunk",
+                               request, &response, deadline);
+        !s.ok()) {
+      return s;
+    }
     VerifyResult r;
     r.good = response.good();
     r.size = response.size();
@@ -217,13 +217,13 @@ class GrpcShardConnection final : public ShardConnection {
   }
 
   absl::StatusOr<StoreCapacity> Capacity(absl::Time deadline) override {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(deadline));
     CapacityRequest request;
     CapacityResponse response;
-    grpc::Status status = stub_->Capacity(&ctx, request, &response);
-    if (!status.ok()) return FromGrpc(status, Context("Capacity"));
-    if (absl::Status s = Domain(response.error()); !s.ok()) return s;
+    if (absl::Status s = Unary(&Blobstore::Stub::Capacity, "Capacity", request,
+                               &response, deadline);
+        !s.ok()) {
+      return s;
+    }
     StoreCapacity c;
     c.total_bytes = response.total_bytes();
     c.free_bytes = response.free_bytes();
@@ -233,6 +233,21 @@ class GrpcShardConnection final : public ShardConnection {
   }
 
  private:
+  // One unary call with `deadline`: transport failures keep their gRPC
+  // code, domain errors in the response keep their berth::Reason.
+  template <class Request, class Response>
+  absl::Status Unary(grpc::Status (Blobstore::Stub::*rpc)(grpc::ClientContext*,
+                                                          const Request&,
+                                                          Response*),
+                     const char* name, const Request& request,
+                     Response* response, absl::Time deadline) const {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    grpc::Status status = (stub_.get()->*rpc)(&ctx, request, response);
+    if (!status.ok()) return FromGrpc(status, Context(name));
+    return Domain(response->error());
+  }
+
   std::string Context(absl::string_view rpc) const {
     return absl::StrCat(rpc, " on shard ", id_);
   }
