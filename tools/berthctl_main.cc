@@ -1,251 +1,28 @@
-// berthctl: the operators' gRPC admin tool. Reads metadata (images,
-// repositories, tags) and shows the metadata tier's status (every replica
-// named in --metadata, plus the live replicas and etcd members they see);
-// shards, scrub, repair and gc arrive with the operator issue.
+// berthctl: the operators' gRPC admin tool. The commands live in
+// tools/ctl/ (one module per area, see tools/ctl/commands.h); this file
+// only parses the command line and runs the chosen command.
 //
-// Exit codes: 0 ok, 1 not found, 2 usage, 3 service unavailable.
-#include <cstdio>
-#include <iostream>
-#include <string>
-#include <vector>
-
+// Exit codes (tools/ctl/context.h): 0 ok, 1 not found, 2 usage,
+// 3 service unavailable, 5 the operation failed.
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_split.h"
-#include "common/options.h"
-#include "metadata/metadata_client.h"
-#include "nlohmann/json.hpp"
-#include "tools/image_cmd.h"
+#include "tools/ctl/commands.h"
+#include "tools/ctl/context.h"
 
-namespace berth {
-namespace {
-
-constexpr int kNotFound = 1;
-constexpr int kUnavailable = 3;
-
-std::string StateName(meta::ImageState s) {
-  return meta::ImageState_Name(s);
-}
-
-int Fail(const absl::Status& st) {
-  std::fprintf(stderr, "berthctl: %s\n", std::string(st.message()).c_str());
-  return kUnavailable;
-}
-
-int ShowImage(meta::MetadataClient& client, const std::string& id, bool json) {
-  meta::GetImageRequest req;
-  req.set_id(id);
-  auto resp = client.GetImage(req);
-  if (!resp.ok()) return Fail(resp.status());
-  if (resp->error().reason() != REASON_UNSPECIFIED) {
-    std::fprintf(stderr, "berthctl: image %s: %s\n", id.c_str(),
-                 resp->error().message().c_str());
-    return kNotFound;
-  }
-  const meta::ImageRecord& img = resp->image();
-  nlohmann::json out = {{"id", img.id()},
-                        {"parent", img.parent()},
-                        {"state", StateName(img.state())},
-                        {"size", img.layer().total_size()},
-                        {"chunks", img.layer().chunks_size()},
-                        {"payload_checksum", img.payload_checksum()},
-                        {"tarsum", img.client_tarsum()}};
-  if (json) {
-    std::cout << out.dump() << "\n";
-  } else {
-    for (auto& [k, v] : out.items()) {
-      std::printf("%-17s %s\n", k.c_str(),
-                  v.is_string() ? v.get<std::string>().c_str()
-                                : v.dump().c_str());
-    }
-  }
-  return 0;
-}
-
-int ShowRepository(meta::MetadataClient& client, std::string name, bool json) {
-  if (name.find('/') == std::string::npos) name = "library/" + name;
-  meta::GetRepositoryRequest req;
-  req.set_name(name);
-  auto resp = client.GetRepository(req);
-  if (!resp.ok()) return Fail(resp.status());
-  if (resp->error().reason() != REASON_UNSPECIFIED) {
-    std::fprintf(stderr, "berthctl: repository %s: %s\n", name.c_str(),
-                 resp->error().message().c_str());
-    return kNotFound;
-  }
-  nlohmann::json tags = nlohmann::json::object();
-  for (const auto& [tag, id] : resp->tags()) tags[tag] = id;
-  nlohmann::json images = nlohmann::json::array();
-  for (const auto& e : resp->repository().images()) images.push_back(e.id());
-  if (json) {
-    std::cout << nlohmann::json{{"name", name}, {"tags", tags},
-                                {"images", images}}.dump()
-              << "\n";
-    return 0;
-  }
-  std::printf("repository %s: %d images, %zu tags\n", name.c_str(),
-              resp->repository().images_size(), resp->tags().size());
-  for (const auto& [tag, id] : tags.items()) {
-    std::printf("  %-20s %s\n", tag.c_str(), id.get<std::string>().c_str());
-  }
-  return 0;
-}
-
-std::string Bytes(int64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f MiB", static_cast<double>(n) / (1 << 20));
-  return buf;
-}
-
-// Status of every replica in --metadata. Exit 3 if none answered, else 0
-// (a replica that did not answer is shown as such).
-int ShowStatus(meta::MetadataClient& client,
-               const std::vector<std::string>& addresses, bool json) {
-  nlohmann::json out = {{"replicas", nlohmann::json::array()},
-                        {"etcd", nlohmann::json::array()},
-                        {"registered", nlohmann::json::array()}};
-  bool any = false;
-  meta::StatusResponse first;
-  for (size_t i = 0; i < client.replica_count(); ++i) {
-    auto st = client.Status(i);
-    nlohmann::json r = {{"address", addresses[i]}};
-    if (!st.ok()) {
-      r["state"] = "unreachable";
-      r["error"] = std::string(st.status().message());
-    } else {
-      if (!any) first = *st;
-      any = true;
-      r["id"] = st->replica_id();
-      r["state"] = st->state();
-      r["applied"] = st->applied();
-      r["durable_applied"] = st->durable_applied();
-      r["log_position"] = st->log_position();
-      r["lag"] = st->lag();
-      if (!st->log_error().empty()) r["log_error"] = st->log_error();
-    }
-    out["replicas"].push_back(r);
-  }
-  if (!any) {
-    std::fprintf(stderr, "berthctl: no metadata replica answered\n");
-    if (json) std::cout << out.dump() << "\n";
-    return kUnavailable;
-  }
-  for (const auto& e : first.etcd()) {
-    nlohmann::json m = {{"endpoint", e.endpoint()}, {"reachable", e.reachable()}};
-    if (e.reachable()) {
-      m["member_id"] = e.member_id();
-      m["is_leader"] = e.member_id() == e.leader();
-      m["version"] = e.version();
-      m["db_size"] = e.db_size();
-      m["db_size_in_use"] = e.db_size_in_use();
-      m["raft_index"] = e.raft_index();
-      m["alarms"] = std::vector<std::string>(e.alarms().begin(), e.alarms().end());
-    } else {
-      m["error"] = e.error();
-    }
-    out["etcd"].push_back(m);
-  }
-  for (const auto& r : first.replicas()) {
-    out["registered"].push_back({{"id", r.id()},
-                                 {"address", r.address()},
-                                 {"applied", r.applied()},
-                                 {"durable_applied", r.durable_applied()},
-                                 {"lag", r.lag()}});
-  }
-  out["compacted"] = first.compacted();
-  if (json) {
-    std::cout << out.dump() << "\n";
-    return 0;
-  }
-  std::printf("%-22s %-14s %10s %10s %10s %6s\n", "REPLICA", "STATE", "APPLIED",
-              "DURABLE", "LOG", "LAG");
-  for (const auto& r : out["replicas"]) {
-    if (r["state"] == "unreachable") {
-      std::printf("%-22s %-14s %s\n", r["address"].get<std::string>().c_str(),
-                  "unreachable", r["error"].get<std::string>().c_str());
-      continue;
-    }
-    std::printf("%-22s %-14s %10llu %10llu %10llu %6llu\n",
-                r["address"].get<std::string>().c_str(),
-                r["state"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(r["applied"].get<uint64_t>()),
-                static_cast<unsigned long long>(r["durable_applied"].get<uint64_t>()),
-                static_cast<unsigned long long>(r["log_position"].get<uint64_t>()),
-                static_cast<unsigned long long>(r["lag"].get<uint64_t>()));
-  }
-  std::printf("\nlive replicas registered in etcd: %zu\n",
-              out["registered"].size());
-  for (const auto& r : out["registered"]) {
-    std::printf("  %-22s %-22s applied %llu lag %llu\n",
-                r["id"].get<std::string>().c_str(),
-                r["address"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(r["applied"].get<uint64_t>()),
-                static_cast<unsigned long long>(r["lag"].get<uint64_t>()));
-  }
-  std::printf("\n%-22s %-11s %-8s %12s %12s %s\n", "ETCD", "HEALTH", "ROLE",
-              "DB", "IN USE", "ALARMS");
-  for (const auto& m : out["etcd"]) {
-    if (!m["reachable"].get<bool>()) {
-      std::printf("%-22s %-11s %s\n", m["endpoint"].get<std::string>().c_str(),
-                  "unreachable", m["error"].get<std::string>().c_str());
-      continue;
-    }
-    std::string alarms;
-    for (const auto& a : m["alarms"]) alarms += a.get<std::string>() + " ";
-    std::printf("%-22s %-11s %-8s %12s %12s %s\n",
-                m["endpoint"].get<std::string>().c_str(), "ok",
-                m["is_leader"].get<bool>() ? "leader" : "follower",
-                Bytes(m["db_size"].get<int64_t>()).c_str(),
-                Bytes(m["db_size_in_use"].get<int64_t>()).c_str(),
-                alarms.empty() ? "-" : alarms.c_str());
-  }
-  std::printf("\nlog compacted below: %llu\n",
-              static_cast<unsigned long long>(first.compacted()));
-  return 0;
-}
-
-int Main(int argc, char** argv) {
+int main(int argc, char** argv) {
+  using namespace berth::ctl;
   CLI::App app{"berthctl: administer a Berth cluster"};
   app.require_subcommand(1);
-  std::string metadata = "127.0.0.1:5001";
-  bool json = false;
-  app.add_option("--metadata", metadata,
-                 "metad gRPC host:port, or several comma-separated")
-      ->capture_default_str();
-  app.add_flag("--json", json, "print JSON instead of a table");
-  std::string id, repo;
-  CLI::App* image_cmd = app.add_subcommand("image", "show an image");
-  image_cmd->add_option("id", id, "image id")->required();
-  AddImageCommands(image_cmd, &json);  // image push|pull (tools/image_cmd.h)
-  CLI::App* repo_cmd =
-      app.add_subcommand("repository", "show a repository's tags and images");
-  repo_cmd->add_option("name", repo, "ns/repo (or repo for library/repo)")
-      ->required();
-  CLI::App* status_cmd = app.add_subcommand(
-      "status", "metadata replicas (applied position, lag) and etcd health");
+  Context ctx;
+  AddGlobalFlags(app, &ctx);
+  AddMetadataCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (int rc = RunImageCommands(image_cmd); rc >= 0) return rc;
-  meta::MetadataClientOptions options;
-  options.call_timeout = absl::Seconds(10);
-  auto client = meta::MetadataClient::Connect(metadata, options);
-  if (!client.ok()) {
-    std::fprintf(stderr, "berthctl: --metadata: %s\n",
-                 std::string(client.status().message()).c_str());
-    return 2;
+  if (!ctx.action) {
+    std::fprintf(stderr, "berthctl: no command given (see --help)\n");
+    return kExitUsage;
   }
-  if (*status_cmd) {
-    std::vector<std::string> addresses =
-        absl::StrSplit(metadata, ',', absl::SkipEmpty());
-    return ShowStatus(**client, addresses, json);
-  }
-  if (*image_cmd) return ShowImage(**client, id, json);
-  return ShowRepository(**client, repo, json);
+  return ctx.action();
 }
-
-}  // namespace
-}  // namespace berth
-
-int main(int argc, char** argv) { return berth::Main(argc, argv); }
