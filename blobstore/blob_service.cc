@@ -241,6 +241,7 @@ grpc::Status BlobService::Capacity(grpc::ServerContext* context,
   response->set_free_bytes(c->free_bytes);
   response->set_used_bytes(c->used_bytes);
   response->set_chunk_count(c->chunk_count);
+  response->set_shard_id(shard_id_);
   return grpc::Status::OK;
 }
 

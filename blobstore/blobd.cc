@@ -17,6 +17,8 @@ void AddBlobdOptions(CLI::App* app, BlobdOptions* options) {
   app->add_option("--shard-id", options->shard_id,
                   "this shard's id in the shard map")
       ->capture_default_str();
+  tls::AddGrpcTlsOptions(app, &options->grpc_tls, /*server=*/true,
+                         /*client=*/false);
 }
 
 absl::StatusOr<std::unique_ptr<BlobServer>> BlobServer::Start(
@@ -27,6 +29,8 @@ absl::StatusOr<std::unique_ptr<BlobServer>> BlobServer::Start(
   absl::StatusOr<HostPort> address = ParseHostPort(options.listen);
   if (!address.ok()) return address.status();
   if (absl::Status s = EnsureDataDir(options.data); !s.ok()) return s;
+  auto credentials = tls::GrpcServerCredentials(options.grpc_tls);
+  if (!credentials.ok()) return credentials.status();
   absl::StatusOr<std::unique_ptr<ChunkStore>> store =
       ChunkStore::Open(options.data);
   if (!store.ok()) {
@@ -46,8 +50,7 @@ absl::StatusOr<std::unique_ptr<BlobServer>> BlobServer::Start(
   // a busy port and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(4 * static_cast<int>(kPieceSize));
-  builder.AddListeningPort(address->ToString(),
-                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(address->ToString(), *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "blobstore/blob_service.h"
 #include "blobstore/chunk_store.h"
+#include "common/tls.h"
 #include "grpcpp/grpcpp.h"
 
 namespace berth::blob {
@@ -19,9 +20,10 @@ struct BlobdOptions {
   std::string listen = "127.0.0.1:5002";
   std::string data = "./berth-data/blobd";
   std::string shard_id = "shard-1";
+  tls::GrpcTlsFiles grpc_tls;  // server side (common/tls.h)
 };
 
-// Adds --listen, --data and --shard-id to `app`.
+// Adds --listen, --data, --shard-id and --grpc-tls-* to `app`.
 void AddBlobdOptions(CLI::App* app, BlobdOptions* options);
 
 // A running shard server. The gRPC server's own threads run the handlers;

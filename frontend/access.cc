@@ -37,8 +37,15 @@ Denial AccessControl::Unauthenticated(bool registry_path) const {
 absl::StatusOr<std::vector<std::string>> AccessControl::Secrets(bool refresh) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    bool fresh_enough = absl::Now() - secrets_fetched_ < absl::Seconds(1);
-    if (!secrets_.empty() && (!refresh || fresh_enough)) return secrets_;
+    // Re-read at least every 10 s even without a failed verification:
+    // after `berthctl secret rotate` new tokens must soon use the new
+    // secret, or a second rotation would end tokens issued meanwhile.
+    const absl::Duration age = absl::Now() - secrets_fetched_;
+    const bool fresh_enough = age < absl::Seconds(1);
+    if (!secrets_.empty() && ((!refresh && age < absl::Seconds(10)) ||
+                              fresh_enough)) {
+      return secrets_;
+    }
   }
   auto config = metadata_->EnsureTokenSecret();
   if (!config.ok()) return config.status();

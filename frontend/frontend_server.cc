@@ -49,6 +49,12 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
                   "seconds in-flight requests get to finish on SIGTERM")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--shutdown-delay", options->shutdown_delay_s,
+                  "seconds to keep serving on SIGTERM with /readyz answering "
+                  "503, so load balancers and DNS health checks stop sending "
+                  "new clients before the drain starts")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app->add_option("--auth", options->auth,
                   "none (standalone, everything allowed), basic (standalone "
                   "with accounts) or index (index mode: tokens)")
@@ -69,6 +75,11 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
   app->add_option("--admin-password-file", options->admin_password_file,
                   "file whose first line is the first administrator's "
                   "password");
+  app->add_option("--tls-cert", options->tls_cert,
+                  "PEM certificate chain: serve HTTPS (TLS 1.2+) with it "
+                  "(needs --tls-key)");
+  app->add_option("--tls-key", options->tls_key,
+                  "PEM private key of --tls-cert");
   app->add_option("--admin-listen", options->admin_listen,
                   "address of /metrics, /healthz, /readyz (empty = off)")
       ->capture_default_str();
@@ -90,9 +101,33 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
       ->check(CLI::Range(1, 16));
   app->add_option("--zone", options->zone,
                   "this frontend's zone; reads prefer same-zone shards");
+  app->add_option("--metadata-timeout", options->metadata_timeout_s,
+                  "seconds one metadata call may take, failover included, "
+                  "before the request answers 503 (0 = no bound)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--id", options->id,
+                  "this frontend's name in berthctl status (default: the "
+                  "--listen address)");
+  options->report_interval_s = 10;
+  app->add_option("--report-interval", options->report_interval_s,
+                  "seconds between reports (id, version, zone, load) to the "
+                  "metadata tier; 0 = never")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  options->shard_map_interval_s = 2;
+  app->add_option("--shard-map-interval", options->shard_map_interval_s,
+                  "seconds between reads of the shard map in metadata (set "
+                  "by berthctl shards ...; it replaces --blobd once it "
+                  "exists); 0 = use --blobd only")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
+  tls::AddGrpcTlsOptions(app, &options->grpc_tls, /*server=*/false,
+                         /*client=*/true);
 }
 
-absl::StatusOr<std::vector<blob::Shard>> DialShards(const std::string& spec) {
+absl::StatusOr<std::vector<blob::Shard>> DialShards(
+    const std::string& spec, const tls::ChannelSecurity& security) {
   auto map = blob::ParseShardMap(spec);
   if (!map.ok()) {
     return absl::InvalidArgumentError(
@@ -102,8 +137,9 @@ absl::StatusOr<std::vector<blob::Shard>> DialShards(const std::string& spec) {
   for (blob::ShardInfo& info : *map) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(64 << 20);
-    auto channel = grpc::CreateCustomChannel(
-        info.address, grpc::InsecureChannelCredentials(), args);
+    security.ApplyTo("", &args);
+    auto channel = grpc::CreateCustomChannel(info.address,
+                                             security.Credentials(), args);
     auto conn = blob::NewGrpcShardConnection(info.id, std::move(channel));
     shards.push_back({std::move(info), std::move(conn)});
   }
@@ -115,8 +151,12 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     std::shared_ptr<grpc::Channel> metadata_channel,
     std::vector<blob::Shard> shards) {
   std::unique_ptr<FrontendServer> server(new FrontendServer());
-  server->metadata_ =
-      std::make_unique<meta::MetadataClient>(std::move(metadata_channel));
+  meta::MetadataClientOptions metadata_options;
+  if (options.metadata_timeout_s > 0) {
+    metadata_options.total_timeout = absl::Seconds(options.metadata_timeout_s);
+  }
+  server->metadata_ = std::make_unique<meta::MetadataClient>(
+      metadata_channel, metadata_options);
   if (options.write_quorum > options.replicas) {
     return absl::InvalidArgumentError(
         absl::StrCat("--write-quorum ", options.write_quorum,
@@ -127,16 +167,33 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
   blob_options.replicas = options.replicas;
   blob_options.write_quorum = options.write_quorum;
   blob_options.zone = options.zone;
-  server->blobs_ =
-      std::make_unique<blob::BlobClient>(std::move(shards), blob_options);
-  if (server->blobs_->replicas() < static_cast<size_t>(options.replicas)) {
+  auto seed = std::make_shared<blob::BlobClient>(std::move(shards), blob_options);
+  if (seed->replicas() < static_cast<size_t>(options.replicas)) {
     spdlog::warn("only {} active blob shard(s): storing {} cop(ies) per "
                  "chunk, write quorum {}",
-                 server->blobs_->replicas(), server->blobs_->replicas(),
-                 server->blobs_->write_quorum());
+                 seed->replicas(), seed->replicas(), seed->write_quorum());
   }
-  if (server->blobs_->replicas() == 0) {
+  if (seed->replicas() == 0) {
     return absl::InvalidArgumentError("--blobd has no active shard");
+  }
+  server->blobs_ = std::make_unique<BlobClientHolder>(std::move(seed));
+  if (options.shard_map_interval_s > 0) {
+    // The shard map in metadata, once `berthctl shards add` wrote one,
+    // replaces the --blobd seed: read once now (so a restarted frontend
+    // starts on the current map), then every interval.
+    ShardMapFollowerOptions follow;
+    follow.blob_options = blob_options;
+    follow.interval = absl::Seconds(options.shard_map_interval_s);
+    auto security = tls::LoadChannelSecurity(options.grpc_tls);
+    if (!security.ok()) return security.status();
+    follow.security = *security;
+    server->shard_map_ = std::make_unique<ShardMapFollower>(
+        server->metadata_.get(), server->blobs_.get(), std::move(follow));
+    if (auto polled = server->shard_map_->PollOnce(); !polled.ok()) {
+      spdlog::warn("shard map not read yet ({}); using --blobd until it is",
+                   polled.status().ToString());
+    }
+    server->shard_map_->Start();
   }
   AccessOptions access_options;
   access_options.mode = options.auth == "basic"   ? AuthMode::kBasic
@@ -166,7 +223,10 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
   http_options.idle_timeout = absl::Seconds(options.idle_timeout_s);
   http_options.io_timeout = absl::Seconds(options.io_timeout_s);
   http_options.drain_timeout = absl::Seconds(options.drain_timeout_s);
+  server->shutdown_delay_ = absl::Seconds(options.shutdown_delay_s);
   http_options.metrics = &server->metrics_;
+  http_options.tls_cert_file = options.tls_cert;
+  http_options.tls_key_file = options.tls_key;
   if (!options.admin_listen.empty()) {
     FrontendServer* self = server.get();
     server->admin_handler_ = std::make_unique<AdminHandler>(
@@ -179,10 +239,29 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     if (!admin.ok()) return admin.status();
     server->admin_ = std::move(*admin);
   }
-  auto http = HttpServer::Start(http_options, server->registry_.get());
+  server->load_ = std::make_unique<LoadCountingHandler>(
+      server->registry_.get(), &server->metrics_);
+  auto http = HttpServer::Start(http_options, server->load_.get());
   if (!http.ok()) return http.status();
   server->http_ = std::move(*http);
-  spdlog::info("frontend serving HTTP on {}{}", options.listen,
+  if (options.report_interval_s > 0) {
+    ReporterOptions ro;
+    ro.id = options.id.empty() ? options.listen : options.id;
+    ro.address = options.listen;
+    ro.zone = options.zone;
+    ro.interval = absl::Seconds(options.report_interval_s);
+    // Its own client: short deadlines, so a report never delays shutdown.
+    meta::MetadataClientOptions mo;
+    mo.call_timeout = absl::Seconds(2);
+    mo.attempts = 2;
+    server->reporter_ = std::make_unique<FrontendReporter>(
+        ro,
+        std::make_unique<meta::MetadataClient>(metadata_channel,
+                                               mo),
+        server->load_.get(), &server->metrics_);
+  }
+  spdlog::info("frontend serving {} on {}{}",
+               options.tls_cert.empty() ? "HTTP" : "HTTPS", options.listen,
                options.admin_listen.empty()
                    ? ""
                    : absl::StrCat(", admin on ", options.admin_listen));
@@ -213,6 +292,9 @@ absl::Status FrontendServer::EnsureAdministrator(
 }
 
 absl::Status FrontendServer::Ready() {
+  if (shutting_down_.load()) {
+    return absl::UnavailableError("shutting down (draining)");
+  }
   // A linearizable read succeeds only through a replica that is caught up
   // with the log (an unknown image id is a fine answer).
   meta::GetImageRequest probe;
@@ -224,7 +306,8 @@ absl::Status FrontendServer::Ready() {
   size_t reachable = 0;
   std::string last_error;
   const std::string absent(64, '0');
-  for (const blob::Shard& shard : blobs_->shards()) {
+  const std::shared_ptr<blob::BlobClient> blobs = blobs_->Get();
+  for (const blob::Shard& shard : blobs->shards()) {
     if (shard.info.state != blob::ShardState::kActive) continue;
     auto stat = shard.conn->StatChunk(absent, absl::Now() + absl::Seconds(2));
     if (stat.ok() || absl::IsNotFound(stat.status())) {
@@ -233,10 +316,10 @@ absl::Status FrontendServer::Ready() {
       last_error = absl::StrCat(shard.info.id, ": ", stat.status().message());
     }
   }
-  if (reachable < blobs_->write_quorum()) {
+  if (reachable < blobs->write_quorum()) {
     return absl::UnavailableError(absl::StrCat(
         reachable, " blob shards reachable, the write quorum is ",
-        blobs_->write_quorum(), last_error.empty() ? "" : "; ", last_error));
+        blobs->write_quorum(), last_error.empty() ? "" : "; ", last_error));
   }
   return absl::OkStatus();
 }
@@ -244,6 +327,15 @@ absl::Status FrontendServer::Ready() {
 FrontendServer::~FrontendServer() { Shutdown(); }
 
 void FrontendServer::Shutdown() {
+  if (reporter_) reporter_->Stop();
+  if (shard_map_) shard_map_->Stop();
+  // Not ready from now on; keep serving for the shutdown delay so health
+  // checks take this frontend out of rotation before it stops accepting.
+  if (!shutting_down_.exchange(true) && http_ && shutdown_delay_ > absl::ZeroDuration()) {
+    spdlog::info("shutting down: /readyz answers 503, serving for {} more",
+                 absl::FormatDuration(shutdown_delay_));
+    absl::SleepFor(shutdown_delay_);
+  }
   // Drain the registry port first; the admin port answers until the end.
   if (http_) http_->Shutdown();
   if (admin_) admin_->Shutdown();

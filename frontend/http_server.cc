@@ -3,7 +3,11 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <condition_variable>
@@ -18,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "common/options.h"
 #include "common/random.h"
+#include "common/tls.h"
 #include "spdlog/spdlog.h"
 
 namespace berth::frontend {
@@ -26,7 +31,10 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+// A connection's TLS layer over the socket its thread owns.
+using TlsStream = ssl::stream<tcp::socket&>;
 
 constexpr size_t kPiece = 256 * 1024;
 
@@ -78,9 +86,12 @@ bool SaneRequestId(const std::string& id) {
   return true;
 }
 
+// `Stream` is tcp::socket (HTTP) or TlsStream (HTTPS); everything else is
+// the same for both.
+template <class Stream>
 class Exchange final : public HttpExchange {
  public:
-  Exchange(tcp::socket& socket, beast::flat_buffer& buffer,
+  Exchange(Stream& socket, beast::flat_buffer& buffer,
            http::request_parser<http::buffer_body>& parser, Conn* conn,
            const HttpServerOptions& options, bool draining)
       : socket_(socket),
@@ -278,7 +289,7 @@ class Exchange final : public HttpExchange {
     }
   }
 
-  tcp::socket& socket_;
+  Stream& socket_;
   beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body>& parser_;
   Conn* const conn_;
@@ -296,7 +307,8 @@ class Exchange final : public HttpExchange {
   uint64_t bytes_out_ = 0;
 };
 
-void WriteSimpleError(tcp::socket& socket, http::status status,
+template <class Stream>
+void WriteSimpleError(Stream& socket, http::status status,
                       const std::string& message) {
   http::response<http::string_body> res{status, 11};
   res.set(http::field::content_type, "application/json");
@@ -321,12 +333,20 @@ class BeastServer final : public HttpServer {
                                  "Response bytes sent (headers included).");
       timeouts_ = m->GetCounter("berth_http_timeouts_total",
                                 "Connections closed by a read/write timeout.");
+      if (!options_.tls_cert_file.empty()) {
+        handshake_failures_ = m->GetCounter(
+            "berth_http_tls_handshake_failures_total",
+            "HTTPS connections closed because the TLS handshake failed.");
+      }
     }
   }
 
   ~BeastServer() override { Shutdown(); }
 
   absl::Status Bind() {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      if (absl::Status st = MakeTlsContext(); !st.ok()) return st;
+    }
     auto hp = ParseHostPort(options_.listen);
     if (!hp.ok()) return hp.status();
     beast::error_code ec;
@@ -391,8 +411,12 @@ class BeastServer final : public HttpServer {
       if (ec) continue;
       if (conns_.size() >= options_.max_connections) {
         lock.unlock();
-        WriteSimpleError(socket, http::status::service_unavailable,
-                         "Too many connections");
+        // Over TLS a plain answer would be garbage to the client, and a
+        // handshake here would hold up the acceptor: just close.
+        if (!tls_) {
+          WriteSimpleError(socket, http::status::service_unavailable,
+                           "Too many connections");
+        }
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
@@ -454,8 +478,79 @@ class BeastServer final : public HttpServer {
     std::vector<Entry> entries;
   };
 
+  // TLS 1.2+ with the configured certificate chain and key (checked to
+  // match first, for a clear error).
+  absl::Status MakeTlsContext() {
+    auto pair = tls::LoadCertAndKey(options_.tls_cert_file, "--tls-cert",
+                                    options_.tls_key_file, "--tls-key");
+    if (!pair.ok()) return pair.status();
+    tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
+    SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
+    beast::error_code ec;
+    tls_->set_options(ssl::context::default_workarounds |
+                          ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                          ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                          SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION,
+                      ec);
+    if (!ec) {
+      tls_->use_certificate_chain(
+          asio::buffer(pair->cert_pem.data(), pair->cert_pem.size()), ec);
+    }
+    if (!ec) {
+      tls_->use_private_key(
+          asio::buffer(pair->key_pem.data(), pair->key_pem.size()),
+          ssl::context::pem, ec);
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls-cert/--tls-key: cannot use them: ", ec.message()));
+    }
+    return absl::OkStatus();
+  }
+
   // Runs on the connection's own thread; owns `socket` until it returns.
   void Serve(tcp::socket& socket, Conn* conn) {
+    beast::error_code ec;
+    if (!tls_) {
+      ServeStream(socket, conn);
+      socket.shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    TlsStream stream(socket, *tls_);
+    // The handshake counts as the request header (same deadline).
+    conn->Arm(Phase::kHeader, options_.header_timeout);
+    stream.handshake(ssl::stream_base::server, ec);
+    conn->Disarm(Phase::kHandler);
+    if (ec) {
+      if (handshake_failures_) handshake_failures_->Add();
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+      // A plain HTTP request on this port: say so in plain HTTP (OpenSSL
+      // sent no alert) instead of only closing.
+      if (ec.category() == asio::error::get_ssl_category() &&
+          ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+              SSL_R_HTTP_REQUEST) {
+        conn->Arm(Phase::kWrite, options_.io_timeout);
+        WriteSimpleError(socket, http::status::bad_request,
+                         "This port speaks HTTPS");
+        conn->Disarm(Phase::kHandler);
+      }
+      socket.shutdown(tcp::socket::shutdown_send, ec);
+      return;
+    }
+    ServeStream(stream, conn);
+    if (!conn->timed_out) {
+      // Send close_notify without waiting for the peer's: with reads shut
+      // down, SSL_shutdown's read for the answer ends at once.
+      ::shutdown(conn->fd, SHUT_RD);
+      conn->Arm(Phase::kWrite, options_.io_timeout);
+      stream.shutdown(ec);
+      conn->Disarm(Phase::kHandler);
+    }
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  template <class Stream>
+  void ServeStream(Stream& socket, Conn* conn) {
     SeriesCache series;
     beast::flat_buffer buffer;
     for (bool first = true;; first = false) {
@@ -500,7 +595,8 @@ class BeastServer final : public HttpServer {
         std::lock_guard<std::mutex> lock(mu_);
         draining = draining_;
       }
-      Exchange exchange(socket, buffer, parser, conn, options_, draining);
+      Exchange<Stream> exchange(socket, buffer, parser, conn, options_,
+                                draining);
       handler_->Handle(exchange);
       if (!exchange.responded()) {
         exchange.Respond(500, {{"Content-Type", "application/json"}},
@@ -510,11 +606,10 @@ class BeastServer final : public HttpServer {
       Record(exchange, absl::Now() - start, &series);
       if (exchange.close() || !parser.keep_alive() || conn->timed_out) break;
     }
-    beast::error_code ec;
-    socket.shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  void Record(const Exchange& ex, absl::Duration took, SeriesCache* series) {
+  template <class Stream>
+  void Record(const Exchange<Stream>& ex, absl::Duration took, SeriesCache* series) {
     if (options_.access_log) {
       spdlog::info("{} {} {} in={} out={} {:.1f}ms id={}", ex.method(),
                    ex.target(), ex.status(), ex.bytes_in(), ex.bytes_out(),
@@ -561,6 +656,9 @@ class BeastServer final : public HttpServer {
   Counter* bytes_in_ = nullptr;
   Counter* bytes_out_ = nullptr;
   Counter* timeouts_ = nullptr;
+  Counter* handshake_failures_ = nullptr;
+  // Set when serving HTTPS; shared by every connection's TLS stream.
+  std::unique_ptr<ssl::context> tls_;
 
   std::mutex mu_;
   std::condition_variable idle_;

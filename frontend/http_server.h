@@ -40,6 +40,11 @@ struct HttpServerOptions {
   Metrics* metrics = nullptr;
   // Writes one access-log line per request at info level.
   bool access_log = true;
+  // Both set: serve HTTPS (TLS 1.2+) with this PEM certificate chain and
+  // key instead of HTTP. A failed handshake closes the connection (debug
+  // log, berth_http_tls_handshake_failures_total).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {

@@ -49,7 +49,7 @@ const char* EndpointName(Endpoint endpoint) {
 }
 
 Registry::Registry(RegistryOptions options, meta::MetadataClient* metadata,
-                   blob::BlobClient* blobs, AccessControl* access)
+                   BlobClientHolder* blobs, AccessControl* access)
     : options_(std::move(options)),
       metadata_(metadata),
       blobs_(blobs),

@@ -19,6 +19,7 @@
 #include "frontend/http_exchange.h"
 #include "frontend/image_cache.h"
 #include "frontend/routes.h"
+#include "frontend/shard_map_follower.h"
 #include "metadata/metadata_client.h"
 
 namespace berth::frontend {
@@ -39,8 +40,10 @@ struct RegistryOptions {
 class Registry final : public HttpHandler {
  public:
   // `access` decides who may do what; all three must outlive the handler.
+  // Each request takes the holder's current blob client and keeps it to
+  // its end (the shard map may change meanwhile).
   Registry(RegistryOptions options, meta::MetadataClient* metadata,
-           blob::BlobClient* blobs, AccessControl* access);
+           BlobClientHolder* blobs, AccessControl* access);
   void Handle(HttpExchange& ex) override;
 
  private:
@@ -123,7 +126,7 @@ class Registry final : public HttpHandler {
 
   const RegistryOptions options_;
   meta::MetadataClient* const metadata_;
-  blob::BlobClient* const blobs_;
+  BlobClientHolder* const blobs_;
   AccessControl* const access_;
   ImageCache image_cache_;
   std::atomic<int> uploads_in_flight_{0};

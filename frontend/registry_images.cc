@@ -20,6 +20,32 @@ namespace {
 
 constexpr char kInvalidId[] = "Invalid image ID";
 
+// Upload intents (gc, metadata/state_machine_gc.cc): an intent lives this
+// long unless refreshed, so a crashed frontend holds gc's sweep back at
+// most this long; a running upload refreshes it every third of that.
+constexpr absl::Duration kUploadIntentTtl = absl::Minutes(10);
+constexpr absl::Duration kUploadIntentRefresh = absl::Seconds(200);  // ttl / 3
+
+meta::Command UploadIntentCommand(const std::string& intent_id,
+                                  const std::string& image_id, bool refresh) {
+  meta::Command command;
+  meta::BeginUpload* begin = command.mutable_begin_upload();
+  begin->set_intent_id(intent_id);
+  begin->set_image_id(image_id);
+  begin->set_now_unix_ms(absl::ToUnixMillis(absl::Now()));
+  begin->set_ttl_ms(absl::ToInt64Milliseconds(kUploadIntentTtl));
+  begin->set_refresh(refresh);
+  return command;
+}
+
+// The reason a failed intent write gives the client: 503 either way (the
+// upload may be retried at once).
+absl::Status IntentError(const absl::StatusOr<meta::CommandResult>& result) {
+  if (!result.ok()) return result.status();
+  if (result->error().reason() == REASON_UNSPECIFIED) return absl::OkStatus();
+  return absl::UnavailableError(result->error().message());
+}
+
 // Validates an image json body (spec §2.6.2 checks 3-5). Returns "" or the
 // error message; sets `parent`.
 std::string CheckImageJson(const std::string& body, const std::string& id,
@@ -167,10 +193,21 @@ std::shared_ptr<const meta::ImageRecord> Registry::LoadReadableImage(
     return nullptr;
   }
   if (auto cached = image_cache_.Get(id, include_json)) return cached;
+  // A complete image never changes, so any replica's local copy of it is as
+  // good as a linearizable read (the image cache relies on the same; gc
+  // deletes only images no repository lists): ask for that first. It
+  // answers at once, also in a zone cut off from the log's quorum. Only an
+  // image the replica does not have complete needs the linearizable read.
   meta::GetImageRequest request;
   request.set_id(id);
   request.set_include_json(include_json);
+  request.mutable_read()->set_stale_ok(true);
   auto response = metadata_->GetImage(request);
+  if (!response.ok() || response->error().reason() != REASON_UNSPECIFIED ||
+      response->image().state() != meta::COMPLETE) {
+    request.mutable_read()->set_stale_ok(false);
+    response = metadata_->GetImage(request);
+  }
   if (!response.ok()) {
     ReplyUnavailable(ex, response.status());
     return nullptr;
@@ -268,12 +305,39 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r,
       if (self->uploads_gauge_) self->uploads_gauge_->Add(-1);
     }
   } release{this};
+  // Record the upload's intent before any chunk is written, so that a gc
+  // running meanwhile sweeps none of them; the commit consumes it, every
+  // other exit ends it.
+  const std::string intent_id = RandomHex(16);
+  if (absl::Status st = IntentError(
+          metadata_->Execute(UploadIntentCommand(intent_id, r.image_id, false)));
+      !st.ok()) {
+    return ReplyUnavailable(ex, st);
+  }
+  struct EndIntent {
+    meta::MetadataClient* metadata;
+    const std::string& id;
+    bool consumed = false;
+    ~EndIntent() {
+      if (consumed) return;
+      meta::Command end;
+      end.mutable_end_upload()->set_intent_id(id);
+      auto ended = metadata->Execute(std::move(end));
+      if (!ended.ok()) {  // harmless: the intent expires
+        spdlog::warn("upload intent {} not ended: {}", id,
+                     ended.status().ToString());
+      }
+    }
+  } end_intent{metadata_, intent_id};
+  absl::Time intent_refreshed = absl::Now();
   // Payload checksum (spec §3.1): sha256(json + "\n" + layer as sent).
   Sha256 payload;
   payload.Update(image.json());
   payload.Update("\n");
+  // The writer needs its client to outlive it: `blobs` is declared first.
+  const std::shared_ptr<blob::BlobClient> blobs = blobs_->Get();
   std::unique_ptr<blob::LayerWriter> writer =
-      blobs_->NewLayerWriter(RandomHex(16));
+      blobs->NewLayerWriter(RandomHex(16));
   // TarSum v0 runs on the inspector's own thread and gives up rather than
   // hold the upload back (spec §3.2.9).
   tar::TarSum tarsum(tar::TarSum::Version::kV0, image.json());
@@ -288,6 +352,14 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r,
       return absl::ResourceExhaustedError("layer too large");
     }
     if (layer_bytes_in_) layer_bytes_in_->Add(piece.size());
+    if (absl::Now() - intent_refreshed > kUploadIntentRefresh) {
+      // A long upload keeps its intent alive; one that lost it (expired,
+      // so its chunks may be swept) must start over.
+      blob_error = IntentError(metadata_->Execute(
+          UploadIntentCommand(intent_id, r.image_id, true)));
+      if (!blob_error.ok()) return blob_error;
+      intent_refreshed = absl::Now();
+    }
     payload.Update(piece);
     if (!image.encrypted()) inspector.FeedLossy(piece);
     blob_error = writer->Write(piece);
@@ -312,6 +384,7 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r,
   commit->set_json_sha256(image.json_sha256());
   *commit->mutable_layer() = std::move(*manifest);
   commit->set_payload_checksum("sha256:" + payload.HexDigest());
+  commit->set_upload_intent_id(intent_id);
   if (absl::Status tar_st = inspector.Finish();
       tar_st.ok() && !image.encrypted()) {
     commit->set_computed_tarsum(tarsum.Result());
@@ -322,11 +395,15 @@ void Registry::PutLayer(HttpExchange& ex, const Route& r,
   if (!result.ok()) return ReplyUnavailable(ex, result.status());
   switch (result->error().reason()) {
     case REASON_UNSPECIFIED:
+      end_intent.consumed = true;
       return ReplyJson(ex, 200, "true");
     case IMAGE_NOT_FOUND:
       return ReplyError(ex, 404, "Image not found");
     case IMAGE_ALREADY_EXISTS:
       return ReplyError(ex, 409, "Image already exists");
+    case UPLOAD_EXPIRED:
+      return ReplyUnavailable(ex,
+                              absl::UnavailableError(result->error().message()));
     default:
       return ReplyError(ex, 400, result->error().message());
   }
@@ -399,9 +476,10 @@ void Registry::GetLayer(HttpExchange& ex, const Route& r,
                          absl::StrCat("bytes ", first, "-", last, "/", size));
   }
   // Every chunk is verified by the blob client before its bytes are sent.
+  const std::shared_ptr<blob::BlobClient> blobs = blobs_->Get();
   ex.RespondStream(status, headers, length, [&](const auto& send) {
     if (length == 0) return absl::OkStatus();
-    return blobs_->ReadLayer(image.layer(), first, length,
+    return blobs->ReadLayer(image.layer(), first, length,
                              [&](absl::string_view piece) {
                                if (layer_bytes_out_) {
                                  layer_bytes_out_->Add(piece.size());
@@ -421,7 +499,7 @@ void Registry::GetFiles(HttpExchange& ex, const Route& r,
   if (ex.header("If-Modified-Since")) return ex.Respond(304, headers, "");
   tar::FileList files;
   tar::LayerInspector inspector(&files);
-  absl::Status read = blobs_->ReadLayer(
+  absl::Status read = blobs_->Get()->ReadLayer(
       image.layer(), 0, 0, [&](absl::string_view piece) {
         return inspector.FeedBlocking(piece)
                    ? absl::OkStatus()

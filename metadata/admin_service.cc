@@ -54,4 +54,34 @@ grpc::Status AdminService::Digest(grpc::ServerContext*, const DigestRequest*,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::ReportFrontend(grpc::ServerContext*,
+                                          const FrontendReport* request,
+                                          ReportFrontendResponse*) {
+  return ToGrpc(server_->ReportFrontend(*request));
+}
+
+grpc::Status AdminService::ListReplicas(grpc::ServerContext*,
+                                        const ListReplicasRequest*,
+                                        ListReplicasResponse* response) {
+  auto st = server_->ListReplicasWithRoster();
+  if (!st.ok()) return ToGrpc(st.status());
+  *response = std::move(*st);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::AddReplica(grpc::ServerContext*,
+                                      const AddReplicaRequest* request,
+                                      AddReplicaResponse* response) {
+  auto st = server_->AddReplica(request->member());
+  if (!st.ok()) return ToGrpc(st.status());
+  *response = std::move(*st);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RemoveReplica(grpc::ServerContext*,
+                                         const RemoveReplicaRequest* request,
+                                         RemoveReplicaResponse*) {
+  return ToGrpc(server_->RemoveReplica(request->id(), request->force()));
+}
+
 }  // namespace berth::meta

@@ -1,5 +1,6 @@
 // gRPC Admin service of a metad (proto/admin.proto): status, checkpoint
-// streaming, trimming and the state digest. Sync API, gRPC threads.
+// streaming, trimming, the state digest, frontend reports and the replica
+// roster. Sync API, gRPC threads.
 #ifndef BERTH_METADATA_ADMIN_SERVICE_H_
 #define BERTH_METADATA_ADMIN_SERVICE_H_
 
@@ -24,6 +25,18 @@ class AdminService final : public Admin::Service {
   grpc::Status Digest(grpc::ServerContext* context,
                       const DigestRequest* request,
                       DigestResponse* response) override;
+  grpc::Status ReportFrontend(grpc::ServerContext* context,
+                              const FrontendReport* request,
+                              ReportFrontendResponse* response) override;
+  grpc::Status ListReplicas(grpc::ServerContext* context,
+                            const ListReplicasRequest* request,
+                            ListReplicasResponse* response) override;
+  grpc::Status AddReplica(grpc::ServerContext* context,
+                          const AddReplicaRequest* request,
+                          AddReplicaResponse* response) override;
+  grpc::Status RemoveReplica(grpc::ServerContext* context,
+                             const RemoveReplicaRequest* request,
+                             RemoveReplicaResponse* response) override;
 
  private:
   MetadServer* const server_;

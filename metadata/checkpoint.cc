@@ -76,9 +76,9 @@ absl::Status StreamCheckpoint(
   return result;
 }
 
-absl::StatusOr<uint64_t> FetchCheckpoint(const std::string& address,
-                                         const std::string& dir,
-                                         absl::Duration timeout) {
+absl::StatusOr<uint64_t> FetchCheckpoint(
+    const std::string& address, const std::string& dir, absl::Duration timeout,
+    const tls::ChannelSecurity& security) {
   std::error_code ec;
   if (fs::exists(dir, ec)) {
     return absl::FailedPreconditionError(absl::StrCat(dir, " exists"));
@@ -87,8 +87,9 @@ absl::StatusOr<uint64_t> FetchCheckpoint(const std::string& address,
   if (ec) return absl::InternalError(absl::StrCat("mkdir ", dir));
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto stub = Admin::NewStub(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
+  security.ApplyTo("", &args);
+  auto stub = Admin::NewStub(
+      grpc::CreateCustomChannel(address, security.Credentials(), args));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   auto reader = stub->StreamCheckpoint(&ctx, CheckpointRequest());

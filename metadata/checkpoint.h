@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "metadata/store.h"
 #include "proto/admin.pb.h"
 
@@ -27,9 +28,10 @@ absl::Status StreamCheckpoint(
 
 // Fetches a checkpoint from the metad at `address` into `dir` (which must
 // not exist; removed again on error). Returns the checkpoint's position.
-absl::StatusOr<uint64_t> FetchCheckpoint(const std::string& address,
-                                         const std::string& dir,
-                                         absl::Duration timeout);
+// `security`: the channel's TLS (default insecure).
+absl::StatusOr<uint64_t> FetchCheckpoint(
+    const std::string& address, const std::string& dir, absl::Duration timeout,
+    const tls::ChannelSecurity& security = {});
 
 }  // namespace berth::meta
 

@@ -127,6 +127,8 @@ class EtcdLog : public Log {
   absl::Status RevokeLease(int64_t lease);
   absl::Status PutKey(const std::string& key, const std::string& value,
                       int64_t lease);
+  // Deletes `key`; returns how many keys were deleted (0 or 1).
+  absl::StatusOr<int64_t> DeleteKey(const std::string& key);
   // Every key with `prefix`, linearizably, in key order.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RangePrefix(
       const std::string& prefix);

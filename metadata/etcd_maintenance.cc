@@ -182,6 +182,21 @@ absl::Status EtcdLog::PutKey(const std::string& key, const std::string& value,
                           });
 }
 
+absl::StatusOr<int64_t> EtcdLog::DeleteKey(const std::string& key) {
+  etcdserverpb::DeleteRangeRequest req;
+  req.set_key(key);
+  etcdserverpb::DeleteRangeResponse resp;
+  // Idempotent: deleting a deleted key deletes nothing.
+  absl::Status s = CallWithFailover(
+      endpoints_, &preferred_, absl::Now() + options_.rpc_timeout,
+      /*idempotent=*/true, "DeleteRange",
+      [&](Endpoint& ep, grpc::ClientContext* ctx) {
+        return ep.kv->DeleteRange(ctx, req, &resp);
+      });
+  if (!s.ok()) return s;
+  return resp.deleted();
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 EtcdLog::RangePrefix(const std::string& prefix) {
   etcdserverpb::RangeRequest req;

@@ -68,10 +68,14 @@ void AddMetadOptions(CLI::App* app, MetadOptions* options) {
                   "group commit: log appends this replica runs at once")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  app->add_option("--zone", options->zone,
+                  "this replica's zone or datacenter (shown by berthctl)");
   app->add_option("--result-retention", options->result_retention_seconds,
                   "seconds a command's result is kept for retries")
       ->check(CLI::Range(1.0, 30.0 * 86400))
       ->capture_default_str();
+  tls::AddGrpcTlsOptions(app, &options->grpc_tls, /*server=*/true,
+                         /*client=*/true);
 }
 
 absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
@@ -85,7 +89,13 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   // Fail on a busy port before the replica starts (and logs).
   if (absl::Status st = CheckListenable(*listen); !st.ok()) return st;
   if (absl::Status st = EnsureDataDir(options.data); !st.ok()) return st;
+  // TLS files are checked before anything starts.
+  auto server_credentials = tls::GrpcServerCredentials(options.grpc_tls);
+  if (!server_credentials.ok()) return server_credentials.status();
+  auto peer_security = tls::LoadChannelSecurity(options.grpc_tls);
+  if (!peer_security.ok()) return peer_security.status();
   std::unique_ptr<MetadServer> server(new MetadServer(options));
+  server->peer_security_ = std::move(*peer_security);
   server->advertise_ =
       options.advertise.empty() ? options.listen : options.advertise;
   server->id_ =
@@ -112,8 +122,8 @@ absl::StatusOr<std::unique_ptr<MetadServer>> MetadServer::Start(
   // gRPC sets SO_REUSEPORT by default: a second metad on a busy port would
   // silently share it instead of failing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(listen->ToString(),
-                           grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(listen->ToString(), *server_credentials,
+                           &server->port_);
   // Writes and linearizable reads block their gRPC thread while the log
   // moves, so under load many handlers wait at once. Keep the threads:
   // gRPC's default (at most 2 idle pollers) ends surplus threads and
@@ -185,7 +195,8 @@ absl::Status MetadServer::BootstrapFromPeer() {
     std::error_code ec;
     fs::remove_all(incoming, ec);
     absl::StatusOr<uint64_t> position =
-        FetchCheckpoint(peer.address(), incoming, absl::Minutes(10));
+        FetchCheckpoint(peer.address(), incoming, absl::Minutes(10),
+                        peer_security_);
     if (!position.ok()) {
       spdlog::warn("bootstrap from {} ({}) failed: {}", peer.id(),
                    peer.address(), position.status().ToString());

@@ -28,6 +28,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 #include "proto/admin.pb.h"
 
 namespace grpc {
@@ -59,6 +60,10 @@ struct MetadOptions {
   int max_batch_commands = 1024;
   int max_appends_in_flight = 2;
   double result_retention_seconds = 3600;  // see ReplicaOptions
+  // gRPC TLS (common/tls.h): the server's files; the same certificate and
+  // CA are used when this replica dials a peer (checkpoints, status).
+  tls::GrpcTlsFiles grpc_tls;
+  std::string zone;                     // shown by berthctl status
 };
 
 void AddMetadOptions(CLI::App* app, MetadOptions* options);
@@ -76,11 +81,27 @@ class MetadServer {
   absl::StatusOr<StatusResponse> Status();
   absl::StatusOr<TrimResponse> Trim(bool defragment);
   std::string scratch_dir() const { return options_.data + "/checkpoints"; }
+  // Frontend reports and the replica roster: etcd keys outside the log
+  // (metad_admin.cc; see proto/admin.proto).
+  absl::Status ReportFrontend(FrontendReport report);
+  absl::StatusOr<ListReplicasResponse> ListReplicasWithRoster();
+  absl::StatusOr<AddReplicaResponse> AddReplica(const ReplicaMember& member);
+  absl::Status RemoveReplica(const std::string& id, bool force);
 
  private:
   explicit MetadServer(const MetadOptions& options);
   std::string store_dir() const { return options_.data + "/store"; }
   std::string replicas_prefix() const { return options_.log_key + "/replicas/"; }
+  std::string members_prefix() const { return options_.log_key + "/members/"; }
+  std::string frontends_prefix() const {
+    return options_.log_key + "/frontends/";
+  }
+  absl::StatusOr<std::vector<ReplicaMember>> ListMembers();
+  // Frontends whose report is at most a minute old.
+  absl::StatusOr<std::vector<FrontendReport>> ListFrontends();
+  // Adds this replica to the roster unless it is there (maintenance
+  // thread, until it succeeds once).
+  void JoinRoster();
   // Opens the store (bootstrapping it from a peer first when it is new,
   // or always with `force`) and starts a replica on it.
   absl::Status OpenReplica(bool force_bootstrap);
@@ -97,6 +118,7 @@ class MetadServer {
   std::string id_;
   std::string advertise_;
   std::unique_ptr<EtcdLog> etcd_;  // maintenance calls; never tails
+  tls::ChannelSecurity peer_security_;  // set in Start, then read-only
   std::unique_ptr<MetadataService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> server_;
@@ -111,6 +133,7 @@ class MetadServer {
   std::atomic<bool> needs_bootstrap_{false};
   std::thread maintenance_;
   int64_t lease_ = 0;                 // maintenance thread only
+  bool joined_roster_ = false;        // maintenance thread only
 
   std::mutex trim_mu_;                // serializes Trim
   std::atomic<uint64_t> compacted_{0};

@@ -63,6 +63,7 @@ void MetadServer::Heartbeat() {
   me.set_applied(replica->applied());
   me.set_durable_applied(*durable);
   me.set_heartbeat_unix(absl::ToUnixSeconds(absl::Now()));
+  me.set_zone(options_.zone);
   absl::Status st =
       etcd_->PutKey(replicas_prefix() + id_, me.SerializeAsString(), lease_);
   if (!st.ok()) {
@@ -114,6 +115,7 @@ void MetadServer::MaintenanceLoop() {
       continue;
     }
     Heartbeat();
+    if (!joined_roster_) JoinRoster();
     if (options_.trim_interval_seconds > 0 &&
         std::chrono::steady_clock::now() >= next_trim) {
       next_trim = std::chrono::steady_clock::now() +
@@ -148,8 +150,10 @@ uint64_t MetadServer::FreshDurable(const ReplicaStatus& registered) {
     }
     return registered.durable_applied();
   }
-  auto stub = Admin::NewStub(grpc::CreateChannel(
-      registered.address(), grpc::InsecureChannelCredentials()));
+  grpc::ChannelArguments args;
+  peer_security_.ApplyTo("", &args);
+  auto stub = Admin::NewStub(grpc::CreateCustomChannel(
+      registered.address(), peer_security_.Credentials(), args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
   StatusResponse peer;
@@ -229,6 +233,7 @@ absl::StatusOr<StatusResponse> MetadServer::Status() {
   StatusResponse response;
   response.set_replica_id(id_);
   response.set_address(advertise_);
+  response.set_zone(options_.zone);
   std::shared_ptr<Replica> replica = this->replica();
   if (!replica) {
     response.set_state("bootstrapping");
@@ -265,6 +270,14 @@ absl::StatusOr<StatusResponse> MetadServer::Status() {
     for (const auto& a : m.alarms) e->add_alarms(a);
   }
   response.set_compacted(compacted_.load());
+  if (auto members = ListMembers(); members.ok()) {
+    for (ReplicaMember& m : *members) *response.add_members() = std::move(m);
+  }
+  if (auto frontends = ListFrontends(); frontends.ok()) {
+    for (FrontendReport& f : *frontends) {
+      *response.add_frontends() = std::move(f);
+    }
+  }
   return response;
 }
 

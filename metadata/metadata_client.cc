@@ -30,6 +30,10 @@ absl::Status FromGrpc(const grpc::Status& st) {
       return absl::InvalidArgumentError(msg);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return absl::ResourceExhaustedError(msg);
+    case grpc::StatusCode::NOT_FOUND:  // admin calls (domain errors of
+      return absl::NotFoundError(msg);  // the Metadata service are replies)
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return absl::FailedPreconditionError(msg);
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::CANCELLED:
@@ -39,8 +43,12 @@ absl::Status FromGrpc(const grpc::Status& st) {
   }
 }
 
+// `tls_host`: the name TLS checks in the server's certificate when the
+// target's authority is no host (an "ipv4:" list); "" = the target's.
 std::shared_ptr<grpc::Channel> Dial(const std::string& target,
-                                    bool round_robin) {
+                                    bool round_robin,
+                                    const tls::ChannelSecurity& security,
+                                    const std::string& tls_host = "") {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessage);
   args.SetMaxSendMessageSize(kMaxMessage);
@@ -49,8 +57,8 @@ std::shared_ptr<grpc::Channel> Dial(const std::string& target,
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  security.ApplyTo(tls_host, &args);
+  return grpc::CreateCustomChannel(target, security.Credentials(), args);
 }
 
 // "127.0.0.1:5001" for "localhost:5001"; "" if not resolvable to IPv4.
@@ -90,6 +98,8 @@ int HttpStatusForReason(Reason reason) {
       return 409;
     case TOO_LARGE:
       return 413;
+    case UPLOAD_EXPIRED:  // not the client's fault: retry the upload
+      return 503;
     case STORAGE_ERROR:
       return 500;
     default:  // INVALID_ARGUMENT, PARENT_NOT_FOUND, CHECKSUM_MISMATCH, ...
@@ -117,15 +127,40 @@ class MetadataClient::Impl {
     grpc::Status st;
     absl::Duration backoff = options_.initial_backoff;
     size_t index = next_.fetch_add(1) % stubs_.size();
+    const absl::Time end = absl::Now() + options_.total_timeout;
     for (int attempt = 0; attempt < options_.attempts; ++attempt) {
       grpc::ClientContext context;
-      context.set_deadline(
-          absl::ToChronoTime(absl::Now() + options_.call_timeout));
+      context.set_deadline(absl::ToChronoTime(
+          std::min(absl::Now() + options_.call_timeout, end)));
       Response response;
       st = (stubs_[index].get()->*rpc)(&context, request, &response);
       if (st.ok()) return response;
       if (st.error_code() != grpc::StatusCode::UNAVAILABLE) break;
       index = (index + 1) % stubs_.size();  // another replica
+      if (absl::Now() + backoff >= end) break;  // no time for another try
+      if (attempt + 1 < options_.attempts) {
+        std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
+    }
+    return FromGrpc(st);
+  }
+
+  // Call() for the Admin service: fails over between replicas.
+  template <class Request, class Response, class Rpc>
+  absl::StatusOr<Response> CallAnyAdmin(const Request& request, Rpc rpc) {
+    grpc::Status st;
+    absl::Duration backoff = options_.initial_backoff;
+    size_t index = next_.fetch_add(1) % admin_.size();
+    for (int attempt = 0; attempt < options_.attempts; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + options_.call_timeout));
+      Response response;
+      st = (admin_[index].get()->*rpc)(&context, request, &response);
+      if (st.ok()) return response;
+      if (st.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      index = (index + 1) % admin_.size();
       if (attempt + 1 < options_.attempts) {
         std::this_thread::sleep_for(absl::ToChronoMilliseconds(backoff));
         backoff = std::min(backoff * 2, options_.max_backoff);
@@ -169,7 +204,8 @@ MetadataClient::MetadataClient(
 MetadataClient::~MetadataClient() = default;
 
 absl::StatusOr<std::unique_ptr<MetadataClient>> MetadataClient::Connect(
-    const std::string& addresses, MetadataClientOptions options) {
+    const std::string& addresses, MetadataClientOptions options,
+    const tls::ChannelSecurity& security) {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (absl::string_view a : absl::StrSplit(addresses, ',', absl::SkipEmpty())) {
     auto hp = ParseHostPort(std::string(a));
@@ -177,7 +213,7 @@ absl::StatusOr<std::unique_ptr<MetadataClient>> MetadataClient::Connect(
       return absl::InvalidArgumentError(absl::StrCat(
           "metadata address '", a, "': ", hp.status().message()));
     }
-    channels.push_back(Dial(hp->ToString(), /*round_robin=*/false));
+    channels.push_back(Dial(hp->ToString(), /*round_robin=*/false, security));
   }
   if (channels.empty()) {
     return absl::InvalidArgumentError("no metadata address given");
@@ -238,6 +274,18 @@ MetadataClient::GetImageRepositories(
     const GetImageRepositoriesRequest& request) {
   return impl_->Call<GetImageRepositoriesRequest, GetImageRepositoriesResponse>(
       request, &Metadata::Stub::GetImageRepositories);
+}
+
+absl::StatusOr<ListGarbageImagesResponse> MetadataClient::ListGarbageImages(
+    const ListGarbageImagesRequest& request) {
+  return impl_->Call<ListGarbageImagesRequest, ListGarbageImagesResponse>(
+      request, &Metadata::Stub::ListGarbageImages);
+}
+
+absl::StatusOr<ListUsersResponse> MetadataClient::ListUsers(
+    const ListUsersRequest& request) {
+  return impl_->Call<ListUsersRequest, ListUsersResponse>(
+      request, &Metadata::Stub::ListUsers);
 }
 
 absl::StatusOr<CommandResult> MetadataClient::CreateUser(
@@ -309,6 +357,14 @@ absl::StatusOr<ClusterConfig> MetadataClient::EnsureTokenSecret() {
   return config->config();
 }
 
+absl::StatusOr<CommandResult> MetadataClient::RotateTokenSecret() {
+  Command c;
+  // 32 fresh random bytes, chosen by the proposer (apply has no RNG).
+  c.mutable_rotate_token_secret()->set_secret(
+      absl::HexStringToBytes(RandomHex(32)));
+  return Execute(std::move(c));
+}
+
 size_t MetadataClient::replica_count() const { return impl_->admin_.size(); }
 
 absl::StatusOr<StatusResponse> MetadataClient::Status(size_t index) {
@@ -329,18 +385,45 @@ absl::StatusOr<TrimResponse> MetadataClient::Trim(size_t index,
                                                      &Admin::Stub::Trim);
 }
 
-std::shared_ptr<grpc::Channel> DialMetadata(const std::string& addresses) {
+absl::StatusOr<ReportFrontendResponse> MetadataClient::ReportFrontend(
+    const FrontendReport& report) {
+  return impl_->CallAnyAdmin<FrontendReport, ReportFrontendResponse>(
+      report, &Admin::Stub::ReportFrontend);
+}
+
+absl::StatusOr<ListReplicasResponse> MetadataClient::ListReplicas() {
+  return impl_->CallAnyAdmin<ListReplicasRequest, ListReplicasResponse>(
+      ListReplicasRequest(), &Admin::Stub::ListReplicas);
+}
+
+absl::StatusOr<AddReplicaResponse> MetadataClient::AddReplica(
+    const AddReplicaRequest& request) {
+  return impl_->CallAnyAdmin<AddReplicaRequest, AddReplicaResponse>(
+      request, &Admin::Stub::AddReplica);
+}
+
+absl::StatusOr<RemoveReplicaResponse> MetadataClient::RemoveReplica(
+    const RemoveReplicaRequest& request) {
+  return impl_->CallAnyAdmin<RemoveReplicaRequest, RemoveReplicaResponse>(
+      request, &Admin::Stub::RemoveReplica);
+}
+
+std::shared_ptr<grpc::Channel> DialMetadata(
+    const std::string& addresses, const tls::ChannelSecurity& security) {
   std::vector<std::string> list =
       absl::StrSplit(addresses, ',', absl::SkipEmpty());
-  if (list.size() <= 1) return Dial(addresses, /*round_robin=*/false);
+  if (list.size() <= 1) {
+    return Dial(addresses, /*round_robin=*/false, security);
+  }
   std::vector<std::string> resolved;
   for (const std::string& a : list) {
     std::string ip = ResolveIpv4(a);
-    if (ip.empty()) return Dial(list[0], /*round_robin=*/false);
+    if (ip.empty()) return Dial(list[0], /*round_robin=*/false, security);
     resolved.push_back(ip);
   }
+  auto first = ParseHostPort(list[0]);
   return Dial(absl::StrCat("ipv4:", absl::StrJoin(resolved, ",")),
-              /*round_robin=*/true);
+              /*round_robin=*/true, security, first.ok() ? first->host : "");
 }
 
 }  // namespace berth::meta

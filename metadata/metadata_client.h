@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls.h"
 #include "proto/admin.pb.h"
 #include "proto/metadata.pb.h"
 
@@ -37,6 +38,11 @@ struct MetadataClientOptions {
   int attempts = 4;  // in all, over the replicas; at least replicas + 1
   absl::Duration initial_backoff = absl::Milliseconds(50);
   absl::Duration max_backoff = absl::Seconds(1);
+  // Bound on one call, all attempts and backoffs included (each attempt's
+  // deadline is cut to what is left). A replica that cannot reach the log
+  // (e.g. in a zone cut off from etcd's quorum) answers UNAVAILABLE only
+  // after its own etcd deadline; this keeps a frontend's 503 prompt.
+  absl::Duration total_timeout = absl::InfiniteDuration();
 };
 
 // The HTTP status a frontend answers for a domain error (0 = success).
@@ -54,8 +60,10 @@ class MetadataClient {
 
   // "host:port,host:port,...": one channel per replica. INVALID_ARGUMENT
   // for a malformed list.
+  // `security` (default insecure) applies to every channel.
   static absl::StatusOr<std::unique_ptr<MetadataClient>> Connect(
-      const std::string& addresses, MetadataClientOptions options = {});
+      const std::string& addresses, MetadataClientOptions options = {},
+      const tls::ChannelSecurity& security = {});
 
   // Fills in a fresh request id when `command` has none.
   absl::StatusOr<CommandResult> Execute(Command command);
@@ -73,6 +81,12 @@ class MetadataClient {
   // (read permission on images, spec §2.0). Empty when none lists it.
   absl::StatusOr<GetImageRepositoriesResponse> GetImageRepositories(
       const GetImageRepositoriesRequest& request);
+  // gc's mark phase, answered by one replica from one snapshot.
+  absl::StatusOr<ListGarbageImagesResponse> ListGarbageImages(
+      const ListGarbageImagesRequest& request);
+
+  // Accounts in name order, paged (password hashes never included).
+  absl::StatusOr<ListUsersResponse> ListUsers(const ListUsersRequest& request);
 
   // Accounts. The password is hashed here (scrypt, metadata/password.h),
   // before any command exists: the log never carries it in clear.
@@ -99,6 +113,19 @@ class MetadataClient {
   // first if none exists (the first proposer's secret wins).
   absl::StatusOr<ClusterConfig> EnsureTokenSecret();
 
+  // Makes a fresh random 32-byte secret the newest token secret; the
+  // previous one stays valid beside it (ClusterConfig.token_secrets).
+  absl::StatusOr<CommandResult> RotateTokenSecret();
+
+  // Admin calls answered by any replica (failover as for reads). NOT_FOUND
+  // and FAILED_PRECONDITION come back as such (RemoveReplica).
+  absl::StatusOr<ReportFrontendResponse> ReportFrontend(
+      const FrontendReport& report);
+  absl::StatusOr<ListReplicasResponse> ListReplicas();
+  absl::StatusOr<AddReplicaResponse> AddReplica(const AddReplicaRequest& request);
+  absl::StatusOr<RemoveReplicaResponse> RemoveReplica(
+      const RemoveReplicaRequest& request);
+
   // Admin calls to replica `index` (< replica_count()), no failover.
   size_t replica_count() const;
   absl::StatusOr<StatusResponse> Status(size_t index);
@@ -113,8 +140,11 @@ class MetadataClient {
 // Opens a channel with Berth's message limits to a metad at "host:port",
 // or to several ("host:port,host:port,..."): then one channel balancing
 // round-robin over all of them (a replica that is down is skipped), which
-// is what a frontend given only one channel uses.
-std::shared_ptr<grpc::Channel> DialMetadata(const std::string& addresses);
+// is what a frontend given only one channel uses. With TLS, server
+// certificates must name the (first) address's host unless
+// security.server_name says otherwise.
+std::shared_ptr<grpc::Channel> DialMetadata(
+    const std::string& addresses, const tls::ChannelSecurity& security = {});
 
 }  // namespace berth::meta
 

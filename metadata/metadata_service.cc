@@ -22,6 +22,9 @@ grpc::Status ToGrpc(const absl::Status& st) {
     case absl::StatusCode::kNotFound:
       code = grpc::StatusCode::NOT_FOUND;
       break;
+    case absl::StatusCode::kFailedPrecondition:
+      code = grpc::StatusCode::FAILED_PRECONDITION;
+      break;
     default:
       code = grpc::StatusCode::INTERNAL;
   }
@@ -92,6 +95,17 @@ grpc::Status MetadataService::GetImageRepositories(
     grpc::ServerContext*, const GetImageRepositoriesRequest* request,
     GetImageRepositoriesResponse* response) {
   return Call(*request, response, &Replica::GetImageRepositories);
+}
+grpc::Status MetadataService::ListGarbageImages(
+    grpc::ServerContext*, const ListGarbageImagesRequest* request,
+    ListGarbageImagesResponse* response) {
+  return Call(*request, response, &Replica::ListGarbageImages);
+}
+
+grpc::Status MetadataService::ListUsers(grpc::ServerContext*,
+                                        const ListUsersRequest* request,
+                                        ListUsersResponse* response) {
+  return Call(*request, response, &Replica::ListUsers);
 }
 
 }  // namespace berth::meta

@@ -53,6 +53,12 @@ class MetadataService final : public Metadata::Service {
   grpc::Status GetImageRepositories(
       grpc::ServerContext* context, const GetImageRepositoriesRequest* request,
       GetImageRepositoriesResponse* response) override;
+  grpc::Status ListGarbageImages(grpc::ServerContext* context,
+                                 const ListGarbageImagesRequest* request,
+                                 ListGarbageImagesResponse* response) override;
+  grpc::Status ListUsers(grpc::ServerContext* context,
+                         const ListUsersRequest* request,
+                         ListUsersResponse* response) override;
 
  private:
   template <class Request, class Response, class Method>

@@ -98,6 +98,10 @@ class Replica {
       const ListChunkRefsRequest& request);
   absl::StatusOr<GetImageRepositoriesResponse> GetImageRepositories(
       const GetImageRepositoriesRequest& request);
+  // gc's mark phase (replica_gc.cc): scans every image.
+  absl::StatusOr<ListGarbageImagesResponse> ListGarbageImages(
+      const ListGarbageImagesRequest& request);
+  absl::StatusOr<ListUsersResponse> ListUsers(const ListUsersRequest& request);
 
   uint64_t applied() const;
   // The newest position whose state is synced to disk (0 before the first

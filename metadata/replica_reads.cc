@@ -129,6 +129,34 @@ absl::StatusOr<GetUserResponse> Replica::GetUser(
   return response;
 }
 
+absl::StatusOr<ListUsersResponse> Replica::ListUsers(
+    const ListUsersRequest& request) {
+  if (absl::Status st = Barrier(request.read()); !st.ok()) return st;
+  const size_t limit =
+      request.limit() == 0 ? 100 : std::min<uint32_t>(request.limit(), 1000);
+  ListUsersResponse response;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(
+      store_->db()->NewIterator(ro, store_->table(Table::kUsers)));
+  it->Seek(request.start_after());
+  if (it->Valid() && it->key() == request.start_after()) it->Next();
+  for (; it->Valid(); it->Next()) {
+    if (static_cast<size_t>(response.users_size()) == limit) {
+      response.set_more(true);
+      break;
+    }
+    UserRecord* user = response.add_users();
+    if (!user->ParseFromArray(it->value().data(),
+                              static_cast<int>(it->value().size()))) {
+      response.mutable_users()->RemoveLast();
+      continue;
+    }
+    user->clear_password_hash();  // never leaves the replica in a listing
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  return response;
+}
+
 absl::StatusOr<GetClusterConfigResponse> Replica::GetClusterConfig(
     const GetClusterConfigRequest& request) {
   if (absl::Status st = Barrier(request.read()); !st.ok()) return st;

@@ -22,6 +22,10 @@ std::string ImageRepoKey(const std::string& image, const std::string& repository
   return absl::StrCat(image, std::string(1, '\0'), repository);
 }
 
+std::string ImageChildKey(const std::string& parent, const std::string& child) {
+  return absl::StrCat(parent, std::string(1, '\0'), child);
+}
+
 namespace {
 
 template <class Message>
@@ -162,6 +166,17 @@ CommandResult ApplyPutImageJson(const PutImageJson& cmd, const StateView& state,
     return Fail(SIGN_MISMATCH, "X-Docker-Sign does not match the parent image");
   }
   if (existing) DropChunkRefs(*existing, writer);  // layer discarded (§4.2)
+  // The parent -> child index (gc keeps an image some image builds on).
+  if (existing && !existing->parent().empty() &&
+      existing->parent() != cmd.parent()) {
+    writer->Delete(Table::kImageChildren,
+                   ImageChildKey(existing->parent(), cmd.id()));
+  }
+  if (!cmd.parent().empty()) {
+    writer->Put(Table::kImageChildren, ImageChildKey(cmd.parent(), cmd.id()),
+                "");
+  }
+  image.set_touched_unix(cmd.now_unix());
   if (cmd.encrypted()) {
     image.set_encrypted(true);
     image.set_encryption_scheme(cmd.encryption_scheme());
@@ -183,6 +198,11 @@ CommandResult ApplyCommitLayer(const CommitLayer& cmd, const StateView& state,
   if (image->json_sha256() != cmd.json_sha256()) {
     return Fail(JSON_CHANGED,
                 "Image json was replaced during the layer upload, retry");
+  }
+  // Last check: it stages the intent's removal.
+  if (auto expired = internal::ConsumeUploadIntent(cmd.upload_intent_id(),
+                                                   state, writer)) {
+    return *expired;
   }
   DropChunkRefs(*image, writer);
   for (const auto& chunk : cmd.layer().chunks()) {
@@ -354,7 +374,16 @@ CommandResult Apply(const Command& command, const StateView& state,
     case Command::kRotateTokenSecret:
     case Command::kPutShard:
     case Command::kRemoveShard:
+    case Command::kDeleteUser:
       return internal::ApplyAccountCommand(command, state, writer);
+    case Command::kUpdateLayerShards:
+    case Command::kSetShardState:
+    case Command::kSetReplication:
+      return internal::ApplyShardCommand(command, state, writer);
+    case Command::kBeginUpload:
+    case Command::kEndUpload:
+    case Command::kDeleteImages:
+      return internal::ApplyGcCommand(command, state, writer);
     case Command::kBatch:
       // Batches are unpacked by the replica (ApplyLogEntry); one inside
       // a batch, or reaching Apply, is refused.

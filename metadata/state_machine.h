@@ -15,6 +15,7 @@
 #define BERTH_METADATA_STATE_MACHINE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -32,6 +33,7 @@ constexpr size_t kMaxImageJsonBytes = 1 << 20;
 std::string TagKey(const std::string& repository, const std::string& tag);
 std::string ChunkRefKey(const std::string& digest, const std::string& image);
 std::string ImageRepoKey(const std::string& image, const std::string& repository);
+std::string ImageChildKey(const std::string& parent, const std::string& child);
 constexpr char kConfigKey[] = "cluster";
 
 class StateView {
@@ -78,11 +80,34 @@ CommandResult Apply(const Command& command, const StateView& state,
 bool MergeImageList(const google::protobuf::RepeatedPtrField<ImageListEntry>& entries,
                     RepositoryRecord* list);
 
+// GC's mark phase over one consistent view (state_machine_gc.cc): the
+// image ids that ListGarbageImages answers (see metadata.proto), children
+// before parents, and the intents unexpired at `now_unix_ms`.
+struct GarbagePlan {
+  std::vector<std::string> garbage;
+  uint64_t images = 0;
+  std::vector<UploadIntent> open_uploads;
+};
+// Scans every image and repository: for a read snapshot, never for apply.
+GarbagePlan PlanGarbage(const StateView& state, int64_t cutoff_unix_ms,
+                        int64_t now_unix_ms);
+
 // Internal: shared by state_machine*.cc.
 namespace internal {
 CommandResult Fail(Reason reason, std::string message);
 CommandResult ApplyAccountCommand(const Command& command,
                                   const StateView& state, StateWriter* writer);
+// state_machine_shards.cc: SetShardState, UpdateLayerShards, SetReplication.
+CommandResult ApplyShardCommand(const Command& command, const StateView& state,
+                                StateWriter* writer);
+// state_machine_gc.cc: BeginUpload, EndUpload, DeleteImages.
+CommandResult ApplyGcCommand(const Command& command, const StateView& state,
+                             StateWriter* writer);
+// CommitLayer's intent check (UPLOAD_EXPIRED when `intent_id` names no open
+// intent); on success, stages its removal. "" passes.
+std::optional<CommandResult> ConsumeUploadIntent(const std::string& intent_id,
+                                                 const StateView& state,
+                                                 StateWriter* writer);
 }  // namespace internal
 
 }  // namespace berth::meta

@@ -65,6 +65,21 @@ CommandResult ApplyUpdateUser(const UpdateUser& cmd, const StateView& state,
   return Ok();
 }
 
+CommandResult ApplyDeleteUser(const DeleteUser& cmd, const StateView& state,
+                              StateWriter* writer) {
+  std::optional<UserRecord> user = state.GetUser(cmd.username());
+  if (!user) return Fail(USER_NOT_FOUND, "User not found");
+  for (const std::string& email : user->emails()) {
+    // Only index entries that still point at this user.
+    const std::string key = absl::AsciiStrToLower(email);
+    if (EmailOwner(state, email) == cmd.username()) {
+      writer->Delete(Table::kEmails, key);
+    }
+  }
+  writer->Delete(Table::kUsers, cmd.username());
+  return Ok();
+}
+
 CommandResult ApplyInitTokenSecret(const InitTokenSecret& cmd,
                                    const StateView& state,
                                    StateWriter* writer) {
@@ -143,6 +158,8 @@ CommandResult ApplyAccountCommand(const Command& command,
       return ApplyCreateUser(command.create_user(), state, writer);
     case Command::kUpdateUser:
       return ApplyUpdateUser(command.update_user(), state, writer);
+    case Command::kDeleteUser:
+      return ApplyDeleteUser(command.delete_user(), state, writer);
     case Command::kInitTokenSecret:
       return ApplyInitTokenSecret(command.init_token_secret(), state, writer);
     case Command::kRotateTokenSecret:

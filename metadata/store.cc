@@ -16,9 +16,9 @@ namespace {
 constexpr const char* kFamilies[] = {
     "default", "images", "repositories", "tags",     "results", "log",
     "meta",    "users",  "emails",       "config",   "chunkrefs",
-    "imagerepos", "resulttimes"};
+    "imagerepos", "resulttimes", "imagechildren", "uploads"};
 // cf_ index of each Table.
-constexpr int kTableIndex[kNumTables] = {1, 2, 3, 7, 8, 9, 10, 11};
+constexpr int kTableIndex[kNumTables] = {1, 2, 3, 7, 8, 9, 10, 11, 13, 14};
 
 }  // namespace
 

@@ -15,6 +15,9 @@
 //                 list holds the image; read permission on images)
 //   resulttimes   big-endian proposal ms ++ request id -> "" (pruning order
 //                 of `results`)
+//   imagechildren parent id \0 child id -> "" (GC: an image with children
+//                 stays; metadata/state_machine_gc.cc)
+//   uploads       intent id -> UploadIntent (GC: uploads in flight)
 //
 // The applied position is written in the same WriteBatch as the state it
 // covers, so after a crash state and position always agree.
@@ -45,8 +48,10 @@ enum class Table {
   kConfig,
   kChunkRefs,
   kImageRepos,
+  kImageChildren,
+  kUploads,
 };
-constexpr int kNumTables = 8;
+constexpr int kNumTables = 10;
 const char* TableName(Table t);
 
 class Store {

@@ -81,7 +81,7 @@ class AuthClusterTest : public ::testing::Test {
     o.name = "berth-cluster-up";
     o.argv = {RunfilePath("tools/berth-cluster"), "up", "--dir", cluster,
               "--base-port", std::to_string(base), "--berth", RunfilePath("tools/berth"),
-              "--frontends", "2",
+              "--metads", "1", "--blobds", "1", "--frontends", "2",
               absl::StrCat("--frontend-args=--auth index --admin-user ", kAdminUser,
                            " --admin-password-file ", pw,
                            " --token-lifetime 600 --public-endpoint 127.0.0.1:", fe2_port_)};

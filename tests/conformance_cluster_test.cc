@@ -49,7 +49,8 @@ class ClusterConformanceTest : public ::testing::Test {
     ProcessOptions o;
     o.name = "berth-cluster-up";
     o.argv = {BerthClusterScript(), "up", "--dir", cluster_dir_, "--base-port",
-              std::to_string(base), "--berth", BerthBinary(), "--frontends", "2"};
+              std::to_string(base), "--berth", BerthBinary(), "--metads", "1",
+              "--blobds", "1", "--frontends", "2"};
     o.log_path = dir_ + "/up.log";
     absl::StatusOr<std::unique_ptr<Process>> up = Process::Start(o);
     ASSERT_TRUE(up.ok()) << up.status();

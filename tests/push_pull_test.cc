@@ -534,7 +534,8 @@ class ClusterTest : public ::testing::Test {
     o.name = "berth-cluster-up";
     o.argv = {RunfilePath("tools/berth-cluster"), "up", "--dir", cluster_dir_,
               "--base-port", std::to_string(base), "--berth",
-              RunfilePath("tools/berth")};
+              RunfilePath("tools/berth"), "--metads", "1", "--blobds", "1",
+              "--frontends", "1"};
     o.log_path = dir_ + "/up.log";
     absl::StatusOr<std::unique_ptr<Process>> up = Process::Start(o);
     ASSERT_TRUE(up.ok()) << up.status();

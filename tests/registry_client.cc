@@ -59,7 +59,7 @@ bool IsJsonError(const HttpResponse& r, int status, const std::string& message,
 
 absl::StatusOr<RegistryClient> RegistryClient::FromUrl(const std::string& url) {
   absl::string_view s = url;
-  absl::ConsumePrefix(&s, "http://");
+  if (!absl::ConsumePrefix(&s, "http://")) absl::ConsumePrefix(&s, "https://");
   absl::ConsumeSuffix(&s, "/");
   size_t colon = s.rfind(':');
   int port = 0;
@@ -91,6 +91,7 @@ absl::StatusOr<HttpResponse> RegistryClient::Request(
   req.headers = std::move(headers);
   req.body = std::move(body);
   req.timeout = timeout_;
+  req.tls_ca_file = tls_ca_file_;
   return HttpFetch(req);
 }
 
@@ -318,6 +319,7 @@ absl::StatusOr<PushReport> PushChain(const RegistryClient& client_in,
     if (!ep.ok()) return ep.status();
     registry = *ep;
     registry.set_timeout(client.timeout());
+    registry.set_tls_ca_file(client.tls_ca_file());
     registry.set_token(*token);
   }
 

@@ -30,7 +30,8 @@ bool IsJsonError(const HttpResponse& r, int status, const std::string& message,
 class RegistryClient {
  public:
   RegistryClient(std::string host, int port) : host_(std::move(host)), port_(port) {}
-  // "http://host:port[/]" or "host:port".
+  // "http://host:port[/]", "https://host:port[/]" (then set_tls_ca_file
+  // too) or "host:port".
   static absl::StatusOr<RegistryClient> FromUrl(const std::string& url);
 
   const std::string& host() const { return host_; }
@@ -44,6 +45,10 @@ class RegistryClient {
   void set_index_auth(std::string value) { index_auth_ = std::move(value); }
   const std::string& index_auth() const { return index_auth_; }
   void set_timeout(absl::Duration t) { timeout_ = t; }
+  // Non-empty: every request goes over HTTPS, verifying the server against
+  // this PEM CA file (HttpRequest::tls_ca_file).
+  void set_tls_ca_file(std::string path) { tls_ca_file_ = std::move(path); }
+  const std::string& tls_ca_file() const { return tls_ca_file_; }
   absl::Duration timeout() const { return timeout_; }
 
   // Any request to this server.
@@ -111,6 +116,7 @@ class RegistryClient {
   int port_ = 0;
   std::string token_;
   std::string index_auth_;
+  std::string tls_ca_file_;
   absl::Duration timeout_ = absl::Seconds(20);
 };
 

@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/options.h"
 #include "common/signals.h"
+#include "common/tls.h"
 #include "frontend/frontend_server.h"
 #include "metadata/metad.h"
 #include "metadata/metadata_client.h"
@@ -98,7 +99,9 @@ int Main(int argc, char** argv) {
     return RunUntilSignal<frontend::FrontendServer>(
         "frontend", common,
         [&]() -> absl::StatusOr<std::unique_ptr<frontend::FrontendServer>> {
-          auto shards = frontend::DialShards(fe.blobd);
+          auto security = tls::LoadChannelSecurity(fe.grpc_tls);
+          if (!security.ok()) return security.status();
+          auto shards = frontend::DialShards(fe.blobd, *security);
           if (!shards.ok()) return shards.status();
           // --metadata: one or more metad addresses, comma-separated.
           for (absl::string_view a :
@@ -107,7 +110,8 @@ int Main(int argc, char** argv) {
             if (!md.ok()) return md.status();
           }
           return frontend::FrontendServer::Start(
-              fe, meta::DialMetadata(fe.metadata), std::move(*shards));
+              fe, meta::DialMetadata(fe.metadata, *security),
+              std::move(*shards));
         });
   }
   if (*metad_cmd) {

@@ -73,7 +73,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedRegistry>> EmbeddedRegistry::Start(
                                             std::move(shards));
   if (!fe.ok()) return fe.status();
   r->frontend_ = std::move(*fe);
-  spdlog::info("berth serve: registry on http://{} with data in {}",
+  spdlog::info("berth serve: registry on {}://{} with data in {}",
+               options.frontend.tls_cert.empty() ? "http" : "https",
                options.frontend.listen, options.data);
   return r;
 }

@@ -1,7 +1,9 @@
 // A tiny blocking HTTP/1.1 client over a raw socket, for readiness checks
 // and simple requests in tests. One request per connection (it sends
 // "Connection: close"); the body is read by Content-Length, chunked
-// transfer coding, or until the server closes. No TLS, no redirects.
+// transfer coding, or until the server closes. HTTPS when the request names
+// a CA file (the server's certificate is verified against it and must name
+// the host). No redirects.
 #ifndef BERTH_TESTS_HARNESS_HTTP_H_
 #define BERTH_TESTS_HARNESS_HTTP_H_
 
@@ -27,6 +29,9 @@ struct HttpRequest {
   std::string body;
   // Covers connecting, sending and reading the whole response.
   absl::Duration timeout = absl::Seconds(10);
+  // Non-empty: HTTPS (TLS 1.2+), verifying the server against this PEM CA
+  // file and `host` (IP address or DNS name).
+  std::string tls_ca_file;
 };
 
 struct HttpResponse {
@@ -40,8 +45,9 @@ struct HttpResponse {
   std::optional<std::string> Header(absl::string_view name) const;
 };
 
-// Errors: UNAVAILABLE (cannot connect, connection reset/closed early),
-// DEADLINE_EXCEEDED (timeout), INTERNAL (malformed response).
+// Errors: UNAVAILABLE (cannot connect, connection reset/closed early, TLS
+// handshake failed), DEADLINE_EXCEEDED (timeout), INTERNAL (malformed
+// response).
 absl::StatusOr<HttpResponse> HttpFetch(const HttpRequest& request);
 
 absl::StatusOr<HttpResponse> HttpGet(

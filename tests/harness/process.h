@@ -32,9 +32,10 @@ int FreePort();
 bool PortFree(int port);
 
 // A base port N such that N..N+span are all free: tools/berth-cluster puts
-// its processes at fixed offsets from one base port (span 40 covers its
-// default layout and a few extra metads, frontends and blobds).
-int PickBasePort(int span = 40);
+// its processes at fixed offsets from one base port (span 50 covers its
+// default layout, 3 metads, 3 blobds up to blobd-3 at N+41, and a few
+// more metads, frontends and blobds).
+int PickBasePort(int span = 50);
 
 // True while process `pid` exists and is not a zombie (works for processes
 // this test did not start, e.g. those of tools/berth-cluster).

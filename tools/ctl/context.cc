@@ -21,11 +21,23 @@ std::string Context::EndpointList() const {
   return absl::StrJoin(Endpoints(), ",");
 }
 
+absl::StatusOr<tls::ChannelSecurity> Context::Security() {
+  if (!security_.has_value()) {
+    auto loaded = tls::LoadChannelSecurity(flags.grpc_tls);
+    if (!loaded.ok()) return loaded.status();
+    security_ = std::move(*loaded);
+  }
+  return *security_;
+}
+
 absl::StatusOr<meta::MetadataClient*> Context::Metadata() {
   if (metadata_ == nullptr) {
+    auto security = Security();
+    if (!security.ok()) return security.status();
     meta::MetadataClientOptions options;
     options.call_timeout = absl::Seconds(flags.timeout_seconds);
-    auto client = meta::MetadataClient::Connect(EndpointList(), options);
+    auto client =
+        meta::MetadataClient::Connect(EndpointList(), options, *security);
     if (!client.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--endpoint: ", client.status().message()));
@@ -63,6 +75,8 @@ void AddGlobalFlags(CLI::App& app, Context* ctx) {
                  "deadline of each gRPC attempt, seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  tls::AddGrpcTlsOptions(&app, &ctx->flags.grpc_tls, /*server=*/false,
+                         /*client=*/true);
 }
 
 void OnRun(CLI::App* sub, Context* ctx, std::function<int()> run) {

@@ -10,12 +10,14 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls.h"
 #include "metadata/metadata_client.h"
 
 namespace berth::ctl {
@@ -33,6 +35,8 @@ struct GlobalFlags {
   std::vector<std::string> endpoints = {"127.0.0.1:5001"};
   bool json = false;
   double timeout_seconds = 10;  // deadline of each gRPC attempt
+  // --grpc-tls-ca/-cert/-key/-server-name: TLS to metad and blobd.
+  tls::GrpcTlsFiles grpc_tls;
 };
 
 class Context {
@@ -43,6 +47,9 @@ class Context {
 
   // The metadata client over flags.endpoints, connected on first use.
   absl::StatusOr<meta::MetadataClient*> Metadata();
+  // TLS of every gRPC channel (from flags.grpc_tls, loaded on first use;
+  // insecure without those flags). INVALID_ARGUMENT for unusable files.
+  absl::StatusOr<tls::ChannelSecurity> Security();
   // flags.endpoints as one "a,b,c" string (each entry may hold commas).
   std::string EndpointList() const;
   std::vector<std::string> Endpoints() const;
@@ -54,9 +61,10 @@ class Context {
 
  private:
   std::unique_ptr<meta::MetadataClient> metadata_;
+  std::optional<tls::ChannelSecurity> security_;
 };
 
-// Adds --endpoint/--metadata, --json and --timeout to `app`.
+// Adds --endpoint/--metadata, --json, --timeout and --grpc-tls-* to `app`.
 void AddGlobalFlags(CLI::App& app, Context* ctx);
 
 // Registers `sub` so that, when given, `run` becomes ctx->action.
