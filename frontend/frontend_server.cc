@@ -106,6 +106,11 @@ void AddFrontendOptions(CLI::App* app, FrontendOptions* options, bool cluster) {
                   "before the request answers 503 (0 = no bound)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app->add_option("--metadata-prefer-first", options->metadata_prefer_first,
+                  "send metadata calls to the first --metadata address that "
+                  "connects, in list order (list this zone's metad first), "
+                  "instead of round-robin over all")
+      ->capture_default_str();
   app->add_option("--id", options->id,
                   "this frontend's name in berthctl status (default: the "
                   "--listen address)");
@@ -150,6 +155,13 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     const FrontendOptions& options,
     std::shared_ptr<grpc::Channel> metadata_channel,
     std::vector<blob::Shard> shards) {
+  // Unusable HTTPS files fail the start before anything else happens (the
+  // HTTP server loads them again when it starts, last).
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    auto pair = tls::LoadCertAndKey(options.tls_cert, "--tls-cert",
+                                    options.tls_key, "--tls-key");
+    if (!pair.ok()) return pair.status();
+  }
   std::unique_ptr<FrontendServer> server(new FrontendServer());
   meta::MetadataClientOptions metadata_options;
   if (options.metadata_timeout_s > 0) {
@@ -187,6 +199,11 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     auto security = tls::LoadChannelSecurity(options.grpc_tls);
     if (!security.ok()) return security.status();
     follow.security = *security;
+    // gc deleted images: the registry's image cache must forget them.
+    follow.on_config = [generation = &server->images_generation_](
+                           const meta::ClusterConfig& config) {
+      generation->store(config.images_deleted_generation());
+    };
     server->shard_map_ = std::make_unique<ShardMapFollower>(
         server->metadata_.get(), server->blobs_.get(), std::move(follow));
     if (auto polled = server->shard_map_->PollOnce(); !polled.ok()) {
@@ -213,6 +230,7 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
   registry_options.max_layer_size = options.max_layer_size;
   registry_options.max_uploads = options.max_uploads;
   registry_options.metrics = &server->metrics_;
+  registry_options.images_generation = &server->images_generation_;
   server->registry_ = std::make_unique<Registry>(
       registry_options, server->metadata_.get(), server->blobs_.get(),
       server->access_.get());

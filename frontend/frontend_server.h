@@ -56,6 +56,9 @@ struct FrontendOptions {
   // Bound on one metadata call, retries included (0 = none: each of the
   // client's attempts has its own 30 s deadline).
   int metadata_timeout_s = 0;
+  // Calls go to the first --metadata address that connects (own zone's
+  // metad listed first) instead of round-robin (meta::DialMetadata).
+  bool metadata_prefer_first = false;
   // Reports to the metadata tier (frontend/reporter.h); `berth frontend`
   // only (serve has no Admin service): 0 = off.
   std::string id;         // "" = the --listen address
@@ -91,6 +94,9 @@ class FrontendServer {
   absl::Status EnsureAdministrator(const FrontendOptions& options);
 
   Metrics metrics_;
+  // ClusterConfig.images_deleted_generation, stored by the shard map
+  // follower's thread, read by request threads (Registry's image cache).
+  std::atomic<uint64_t> images_generation_{0};
   std::unique_ptr<meta::MetadataClient> metadata_;
   std::unique_ptr<AccessControl> access_;
   // The current blob client; shard_map_ swaps in a new one when the

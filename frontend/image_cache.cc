@@ -50,6 +50,15 @@ void ImageCache::EraseLocked(
   entries_.erase(it);
 }
 
+void ImageCache::Invalidate(uint64_t generation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (generation == generation_) return;
+  generation_ = generation;
+  entries_.clear();
+  lru_.clear();
+  bytes_ = 0;
+}
+
 size_t ImageCache::bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return bytes_;

@@ -2,9 +2,10 @@
 //
 // Contract: only records in state COMPLETE are admitted. A complete image
 // never changes (no command rewrites its json, headers, layer manifest or
-// checksums, and images are never deleted, only unlisted from
-// repositories), so an entry never needs invalidation and every frontend
-// of a cluster may keep its own. Permission checks are NOT cached: callers
+// checksums), so an entry needs no invalidation and every frontend of a
+// cluster may keep its own — except when gc deletes unreachable images:
+// then ClusterConfig.images_deleted_generation changes and Invalidate()
+// drops every entry (a re-pushed id must not look present). Permission checks are NOT cached: callers
 // still ask AccessControl on every request (repository privacy can change).
 //
 // Thread-safe: one mutex guards the index and the recency list; readers get
@@ -37,6 +38,10 @@ class ImageCache {
   // max_bytes. Records larger than an eighth of the budget are not kept.
   void Put(std::shared_ptr<const meta::ImageRecord> record, bool has_json);
 
+  // Drops every entry when `generation` differs from the one last seen
+  // (the first call only records it).
+  void Invalidate(uint64_t generation);
+
   size_t bytes() const;
   size_t size() const;
 
@@ -54,6 +59,7 @@ class ImageCache {
   absl::flat_hash_map<std::string, Entry> entries_;  // guarded by mu_
   std::list<std::string> lru_;  // most recent first; guarded by mu_
   size_t bytes_ = 0;            // guarded by mu_
+  uint64_t generation_ = 0;     // guarded by mu_
 };
 
 }  // namespace berth::frontend

@@ -69,5 +69,19 @@ TEST(ImageCacheTest, ZeroBudgetDisables) {
   EXPECT_EQ(cache.Get("a", true), nullptr);
 }
 
+TEST(ImageCacheTest, ANewDeletionGenerationDropsEverything) {
+  ImageCache cache(1 << 20);
+  cache.Put(Record("a", meta::COMPLETE), true);
+  cache.Invalidate(0);  // the generation it started with: nothing changes
+  EXPECT_NE(cache.Get("a", true), nullptr);
+  cache.Invalidate(1);  // gc deleted images
+  EXPECT_EQ(cache.Get("a", true), nullptr);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
+  cache.Put(Record("b", meta::COMPLETE), true);
+  cache.Invalidate(1);
+  EXPECT_NE(cache.Get("b", true), nullptr);
+}
+
 }  // namespace
 }  // namespace berth::frontend

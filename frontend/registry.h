@@ -35,6 +35,10 @@ struct RegistryOptions {
   // Bytes of complete images' records kept in memory (ImageCache); 0 = off.
   size_t image_cache_bytes = 64 << 20;
   Metrics* metrics = nullptr;   // optional
+  // ClusterConfig.images_deleted_generation as last read (the shard map
+  // follower stores it); the image cache is dropped when it changes.
+  // Optional; must outlive the handler.
+  const std::atomic<uint64_t>* images_generation = nullptr;
 };
 
 class Registry final : public HttpHandler {

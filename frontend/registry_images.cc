@@ -192,12 +192,17 @@ std::shared_ptr<const meta::ImageRecord> Registry::LoadReadableImage(
     Deny(ex, **denial);
     return nullptr;
   }
+  if (options_.images_generation != nullptr) {
+    image_cache_.Invalidate(options_.images_generation->load());
+  }
   if (auto cached = image_cache_.Get(id, include_json)) return cached;
   // A complete image never changes, so any replica's local copy of it is as
-  // good as a linearizable read (the image cache relies on the same; gc
-  // deletes only images no repository lists): ask for that first. It
-  // answers at once, also in a zone cut off from the log's quorum. Only an
-  // image the replica does not have complete needs the linearizable read.
+  // good as a linearizable read: ask for that first. It answers at once,
+  // also in a zone cut off from the log's quorum. Only an image the replica
+  // does not have complete needs the linearizable read. (A replica that has
+  // not applied a gc deletion yet may still return the deleted image, as
+  // the cache may until its next Invalidate: gc deletes only images no
+  // repository lists.)
   meta::GetImageRequest request;
   request.set_id(id);
   request.set_include_json(include_json);

@@ -23,6 +23,7 @@ absl::StatusOr<bool> ShardMapFollower::PollOnce() {
   auto response = metadata_->GetClusterConfig(request);
   if (!response.ok()) return response.status();
   const meta::ClusterConfig& config = response->config();
+  if (options_.on_config) options_.on_config(config);
   // Only the poll thread (or Start's caller before it) swaps, so reading
   // version_ and acting on it need not be atomic together.
   if (config.shard_map_version() == 0 || config.shards_size() == 0 ||

@@ -20,6 +20,7 @@
 #define BERTH_FRONTEND_SHARD_MAP_FOLLOWER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -59,6 +60,9 @@ struct ShardMapFollowerOptions {
   blob::BlobClientOptions blob_options;
   absl::Duration interval = absl::Seconds(2);
   tls::ChannelSecurity security;  // of the blobd channels (default insecure)
+  // Called with every config a poll reads (on the polling thread, or
+  // Start's caller for the first poll); optional.
+  std::function<void(const meta::ClusterConfig&)> on_config;
 };
 
 class ShardMapFollower {

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/options.h"
 #include "metadata/etcd_log.h"
 #include "metadata/metad.h"
 #include "spdlog/spdlog.h"
@@ -123,8 +124,12 @@ absl::StatusOr<ListReplicasResponse> MetadServer::ListReplicasWithRoster() {
 absl::StatusOr<AddReplicaResponse> MetadServer::AddReplica(
     const ReplicaMember& member) {
   if (absl::Status st = CheckId("replica id", member.id()); !st.ok()) return st;
-  if (member.address().empty() || member.address().size() > 256) {
-    return absl::InvalidArgumentError("replica address must be host:port");
+  if (member.address().size() > 256 || !ParseHostPort(member.address()).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "replica address '", member.address(), "' is not host:port"));
+  }
+  if (member.zone().size() > 128) {
+    return absl::InvalidArgumentError("zone longer than 128 characters");
   }
   auto members = ListMembers();
   if (!members.ok()) return members.status();

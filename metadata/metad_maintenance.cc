@@ -270,12 +270,16 @@ absl::StatusOr<StatusResponse> MetadServer::Status() {
     for (const auto& a : m.alarms) e->add_alarms(a);
   }
   response.set_compacted(compacted_.load());
-  if (auto members = ListMembers(); members.ok()) {
-    for (ReplicaMember& m : *members) *response.add_members() = std::move(m);
-  }
-  if (auto frontends = ListFrontends(); frontends.ok()) {
-    for (FrontendReport& f : *frontends) {
-      *response.add_frontends() = std::move(f);
+  // Roster and frontend reports only when etcd answered the replica list
+  // (each call waits up to the etcd deadline when it cannot be reached).
+  if (replicas.ok()) {
+    if (auto members = ListMembers(); members.ok()) {
+      for (ReplicaMember& m : *members) *response.add_members() = std::move(m);
+    }
+    if (auto frontends = ListFrontends(); frontends.ok()) {
+      for (FrontendReport& f : *frontends) {
+        *response.add_frontends() = std::move(f);
+      }
     }
   }
   return response;

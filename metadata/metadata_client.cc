@@ -409,7 +409,8 @@ absl::StatusOr<RemoveReplicaResponse> MetadataClient::RemoveReplica(
 }
 
 std::shared_ptr<grpc::Channel> DialMetadata(
-    const std::string& addresses, const tls::ChannelSecurity& security) {
+    const std::string& addresses, const tls::ChannelSecurity& security,
+    bool prefer_first) {
   std::vector<std::string> list =
       absl::StrSplit(addresses, ',', absl::SkipEmpty());
   if (list.size() <= 1) {
@@ -422,8 +423,10 @@ std::shared_ptr<grpc::Channel> DialMetadata(
     resolved.push_back(ip);
   }
   auto first = ParseHostPort(list[0]);
+  // Without round_robin gRPC uses pick_first: the addresses in list order.
   return Dial(absl::StrCat("ipv4:", absl::StrJoin(resolved, ",")),
-              /*round_robin=*/true, security, first.ok() ? first->host : "");
+              /*round_robin=*/!prefer_first, security,
+              first.ok() ? first->host : "");
 }
 
 }  // namespace berth::meta

@@ -143,8 +143,17 @@ class MetadataClient {
 // is what a frontend given only one channel uses. With TLS, server
 // certificates must name the (first) address's host unless
 // security.server_name says otherwise.
+//
+// `prefer_first`: instead of round-robin, every call goes to the first
+// address that connects, in list order (gRPC pick_first). A frontend lists
+// its own zone's metad first: its reads stay in the zone, and a replica in
+// another zone that the network cut off (silently: no reset, the
+// connection just stops answering) is never in its path. It moves on only
+// when its connection fails, and starts again from the first address on
+// the next reconnect.
 std::shared_ptr<grpc::Channel> DialMetadata(
-    const std::string& addresses, const tls::ChannelSecurity& security = {});
+    const std::string& addresses, const tls::ChannelSecurity& security = {},
+    bool prefer_first = false);
 
 }  // namespace berth::meta
 

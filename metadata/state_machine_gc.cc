@@ -151,6 +151,12 @@ CommandResult ApplyDeleteImages(const DeleteImages& cmd, const StateView& state,
     deleted.insert(id);
     gc->add_deleted(id);
   }
+  if (!deleted.empty()) {
+    // Frontends cache complete images; this tells them some are gone.
+    ClusterConfig config = state.GetConfig();
+    config.set_images_deleted_generation(config.images_deleted_generation() + 1);
+    writer->PutConfig(config);
+  }
   return result;
 }
 

@@ -314,6 +314,28 @@ TEST(StateMachineTest, UsersAreUniqueByNameAndEmail) {
   EXPECT_FALSE(alice.active());
 }
 
+TEST(StateMachineTest, DeleteUserFreesNameAndEmails) {
+  MemState s;
+  ASSERT_EQ(ApplyTo(s, NewUser("alice", "Alice@X")), REASON_UNSPECIFIED);
+  Command add_email;
+  add_email.mutable_update_user()->set_username("alice");
+  add_email.mutable_update_user()->set_add_email("a2@x");
+  ASSERT_EQ(ApplyTo(s, add_email), REASON_UNSPECIFIED);
+  ASSERT_EQ(ApplyTo(s, NewUser("bob", "bob@x")), REASON_UNSPECIFIED);
+  Command del;
+  del.mutable_delete_user()->set_username("carol");
+  EXPECT_EQ(ApplyTo(s, del), USER_NOT_FOUND);
+  del.mutable_delete_user()->set_username("alice");
+  EXPECT_EQ(ApplyTo(s, del), REASON_UNSPECIFIED);
+  EXPECT_FALSE(s.GetUser("alice").has_value());
+  EXPECT_TRUE(s.GetUser("bob").has_value());
+  EXPECT_EQ(ApplyTo(s, del), USER_NOT_FOUND);
+  // Both emails are free again; bob's is still taken.
+  EXPECT_EQ(ApplyTo(s, NewUser("alice2", "alice@x")), REASON_UNSPECIFIED);
+  EXPECT_EQ(ApplyTo(s, NewUser("alice3", "A2@X")), REASON_UNSPECIFIED);
+  EXPECT_EQ(ApplyTo(s, NewUser("alice4", "bob@x")), USER_ALREADY_EXISTS);
+}
+
 TEST(StateMachineTest, TokenSecretIsSetOnceAndRotatesKeepingOne) {
   MemState s;
   Command init;

@@ -254,5 +254,33 @@ TEST_F(OpsTest, SigtermDuringAnUploadLetsItFinish) {
   ExpectState(client(), img.id, State::kLayerUploaded, img.json, img.layer);
 }
 
+TEST_F(OpsTest, ShutdownDelayTurnsReadyzOffBeforeTheDrain) {
+  // Scale-in behind a health-checked load balancer: on SIGTERM /readyz
+  // answers 503 at once while the registry keeps serving for the delay,
+  // then the server drains and exits 0.
+  serve_.reset();
+  Start({"--shutdown-delay", "5"});
+  ASSERT_EQ(Must(HttpGet("127.0.0.1", admin_port_, "/readyz")).status, 200);
+  ASSERT_TRUE(serve_->Kill(SIGTERM).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        absl::StatusOr<HttpResponse> r =
+            HttpGet("127.0.0.1", admin_port_, "/readyz");
+        return r.ok() && r->status == 503;
+      },
+      absl::Seconds(5)));
+  HttpResponse ready = Must(HttpGet("127.0.0.1", admin_port_, "/readyz"));
+  EXPECT_TRUE(absl::StrContains(ready.body, "shutting down")) << ready.body;
+  // Still serving registry requests during the delay.
+  EXPECT_TRUE(PingOk(port_));
+  RegistryClient c = client();
+  Image img = Synthetic("ops/shutdown-delay");
+  EXPECT_TRUE(PushComplete(c, img));
+  absl::StatusOr<int> code = serve_->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_FALSE(PingOk(port_));
+}
+
 }  // namespace
 }  // namespace berth::testing

@@ -51,7 +51,7 @@ constexpr int kBlobdPort = 5002;
 constexpr int kFrontendAdminPort = 5003;
 // A frontend's bound on one metadata call (--metadata-timeout): how soon a
 // cut-off zone answers 503.
-constexpr int kMetadataTimeoutS = 0;
+constexpr int kMetadataTimeoutS = 5;
 
 struct Zone {
   std::string name;  // "a"
@@ -243,7 +243,9 @@ class ZoneCutTest : public ::testing::Test {
          "--zone", z.name,
          // Several chunks per layer, so placement and failover matter.
          "--chunk-size", "4096", "--metadata-timeout",
-         absl::StrCat(kMetadataTimeoutS)});
+         absl::StrCat(kMetadataTimeoutS),
+         // Own zone's metad (listed first) takes every metadata call.
+         "--metadata-prefer-first", "true"});
     ASSERT_NE(z.frontend_p, nullptr);
   }
 

@@ -110,7 +110,9 @@ int Main(int argc, char** argv) {
             if (!md.ok()) return md.status();
           }
           return frontend::FrontendServer::Start(
-              fe, meta::DialMetadata(fe.metadata, *security),
+              fe,
+              meta::DialMetadata(fe.metadata, *security,
+                                 fe.metadata_prefer_first),
               std::move(*shards));
         });
   }

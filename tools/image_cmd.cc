@@ -36,6 +36,7 @@ struct ImageFlags {
   uint32_t kdf_iterations = 100000;
   int retries = 5;
   double timeout_s = 60;
+  std::string ca_file;
 };
 
 ImageFlags& Flags() {
@@ -133,6 +134,7 @@ absl::Status FillCommon(v1client::TransferOptions* o) {
   if (!pw.ok()) return pw.status();
   o->password = *pw;
   o->timeout = absl::Seconds(f.timeout_s);
+  o->ca_file = f.ca_file;
   if (isatty(STDERR_FILENO) && !*f.json) {
     auto progress = std::make_shared<Progress>();
     o->progress = [progress](const std::string& id, uint64_t done, uint64_t total, bool fin) {
@@ -235,6 +237,9 @@ void AddCommon(CLI::App* cmd, ImageFlags& f) {
   cmd->add_option("--timeout", f.timeout_s, "idle timeout of each network operation, seconds")
       ->capture_default_str();
   cmd->add_flag("--json", *f.json, "print a JSON summary on stdout");
+  cmd->add_option("--ca-file", f.ca_file,
+                  "https registries: PEM CA file to verify the server with "
+                  "(default: the system's trusted CAs)");
 }
 
 }  // namespace

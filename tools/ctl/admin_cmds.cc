@@ -142,7 +142,7 @@ int Checkpoint(Context* ctx, const std::string& dir) {
                 << "\n";
     } else {
       std::printf("checkpoint of %s at log position %llu in %s (%zu files, "
-                  "%s)\n",
+                  "%s; a metad opens it as DATA/store)\n",
                   endpoint.c_str(), static_cast<unsigned long long>(*position),
                   dir.c_str(), files, HumanBytes(bytes).c_str());
     }
@@ -221,7 +221,10 @@ void AddAdminCommands(CLI::App& app, Context* ctx) {
       "checkpoint",
       "copy a consistent checkpoint of a metadata replica's store (RocksDB) "
       "into a new local DIR: a metadata backup, with its log position");
-  cp->add_option("dir", *dir, "new directory for the checkpoint")->required();
+  cp->add_option("dir,--out", *dir,
+                 "new directory for the checkpoint (a metad uses it as "
+                 "DATA/store)")
+      ->required();
   OnRun(cp, ctx, [ctx, dir] { return Checkpoint(ctx, *dir); });
 
   CLI::App* secret =

@@ -1,9 +1,13 @@
 #include "tools/v1client/http.h"
 
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <limits>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -19,6 +23,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 constexpr size_t kReadPiece = 64 * 1024;
@@ -104,12 +109,50 @@ std::vector<std::string> HttpResponse::HeaderValues(absl::string_view name) cons
   return out;
 }
 
+namespace {
+
+// The request and response over a connected `sock` (tcp::socket, or a TLS
+// stream after its handshake).
+template <class Stream>
+absl::StatusOr<HttpResponse> Exchange(Stream& sock, const HttpCall& call);
+
+// TLS 1.2+ client handshake on `sock`, verifying the server's certificate
+// against call.ca_file (or the system CAs) and url.host.
+absl::StatusOr<HttpResponse> SendTls(tcp::socket& sock, const HttpCall& call) {
+  const Url& url = call.url;
+  boost::system::error_code ec;
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  if (call.ca_file.empty()) {
+    ctx.set_default_verify_paths(ec);
+  } else {
+    ctx.load_verify_file(call.ca_file, ec);
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CA file '", call.ca_file, "': ", ec.message()));
+  }
+  ctx.set_verify_mode(ssl::verify_peer);
+  ssl::stream<tcp::socket&> stream(sock, ctx);
+  in_addr ip4;
+  in6_addr ip6;
+  if (inet_pton(AF_INET, url.host.c_str(), &ip4) == 1 ||
+      inet_pton(AF_INET6, url.host.c_str(), &ip6) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream.native_handle()),
+                                  url.host.c_str());
+  } else {
+    SSL_set1_host(stream.native_handle(), url.host.c_str());
+    SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());
+  }
+  stream.handshake(ssl::stream_base::client, ec);
+  if (ec) return TransportError("TLS handshake with", url, ec);
+  return Exchange(stream, call);
+}
+
+}  // namespace
+
 absl::StatusOr<HttpResponse> Send(const HttpCall& call) {
   const Url& url = call.url;
-  if (url.scheme != "http") {
-    return absl::UnimplementedError(
-        absl::StrCat("TLS (", url.Origin(), ") is not supported yet; use http://"));
-  }
   asio::io_context io;
   tcp::socket sock(io);
   boost::system::error_code ec;
@@ -122,6 +165,16 @@ absl::StatusOr<HttpResponse> Send(const HttpCall& call) {
   SetTimeouts(sock, call.timeout);
   sock.connect(endpoints.begin()->endpoint(), ec);
   if (ec) return TransportError("cannot connect to", url, ec);
+  if (url.scheme == "https") return SendTls(sock, call);
+  return Exchange(sock, call);
+}
+
+namespace {
+
+template <class Stream>
+absl::StatusOr<HttpResponse> Exchange(Stream& sock, const HttpCall& call) {
+  const Url& url = call.url;
+  boost::system::error_code ec;
 
   std::string head = absl::StrCat(call.method, " ", url.path, " HTTP/1.1\r\n");
   absl::StrAppend(&head, "Host: ", url.port == 80 ? url.host : url.HostPort(),
@@ -209,4 +262,5 @@ absl::StatusOr<HttpResponse> Send(const HttpCall& call) {
   return resp;
 }
 
+}  // namespace
 }  // namespace berth::v1client

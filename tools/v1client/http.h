@@ -1,4 +1,4 @@
-// A small blocking HTTP/1.1 client (Boost.Beast over plain TCP) for the v1
+// A small blocking HTTP/1.1 client (Boost.Beast over TCP or TLS) for the v1
 // client library: one request per connection ("Connection: close", as docker
 // 1.x did), request bodies from memory or streamed with chunked transfer
 // coding, response bodies into memory or streamed to a sink.
@@ -33,8 +33,8 @@ struct Url {
   std::string Origin() const;    // "scheme://host:port"
 };
 
-// "http://host[:port][/path]" or "host[:port][/path]" (then http). https is
-// parsed (port 443) but Send refuses it: TLS is not implemented yet.
+// "http://host[:port][/path]", "https://host[:port][/path]" (port 443) or
+// "host[:port][/path]" (then http).
 absl::StatusOr<Url> ParseUrl(absl::string_view text);
 
 struct HttpResponse {
@@ -70,12 +70,16 @@ struct HttpCall {
   // Idle timeout of each socket operation (connect, send, receive).
   absl::Duration timeout = absl::Seconds(60);
   std::string user_agent = "berthctl-v1client/1.0";
+  // https: PEM CA file the server's certificate is verified against (it
+  // must also name url.host); empty = the system's trusted CAs.
+  std::string ca_file;
 };
 
-// Errors: UNAVAILABLE (cannot connect, connection cut before the response
-// was complete), DEADLINE_EXCEEDED (a socket operation timed out), INTERNAL
-// (malformed response), UNIMPLEMENTED (https), or whatever the sink/source
-// returned.
+// Errors: UNAVAILABLE (cannot connect, TLS handshake or certificate check
+// failed, connection cut before the response was complete),
+// DEADLINE_EXCEEDED (a socket operation timed out), INTERNAL (malformed
+// response), INVALID_ARGUMENT (unusable ca_file), or whatever the
+// sink/source returned.
 absl::StatusOr<HttpResponse> Send(const HttpCall& call);
 
 }  // namespace berth::v1client

@@ -98,6 +98,7 @@ class Puller {
     so.index = o.registry;
     so.credentials = o.login;
     so.timeout = o.timeout;
+    so.ca_file = o.ca_file;
     if (o.password.has_value()) {
       so.encrypt_capability = absl::StrCat("true; scheme=", kEncryptScheme);
     }

@@ -142,6 +142,7 @@ absl::StatusOr<PushReport> Push(const ArchiveImage& image, const RepoRef& ref,
   so.index = o.registry;
   so.credentials = o.login;
   so.timeout = o.timeout;
+  so.ca_file = o.ca_file;
   if (o.encrypt) so.encrypt_capability = absl::StrCat("true; scheme=", kEncryptScheme);
   Session session(so);
   if (absl::Status s = session.Ping(); !s.ok()) return s;

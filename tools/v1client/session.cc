@@ -107,6 +107,7 @@ std::string DescribeAnswer(const HttpResponse& r) {
 absl::StatusOr<HttpResponse> Session::Do(HttpCall call) {
   call.timeout = options_.timeout;
   call.user_agent = options_.user_agent;
+  call.ca_file = options_.ca_file;
   std::string cookie = jar_.CookieHeader(call.url.host, call.url.path);
   if (!cookie.empty()) call.headers.emplace_back("Cookie", cookie);
   bool has_encrypt = false;

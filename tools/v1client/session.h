@@ -76,6 +76,7 @@ struct SessionOptions {
   std::optional<std::string> encrypt_capability;
   absl::Duration timeout = absl::Seconds(60);
   std::string user_agent = "berthctl-v1client/1.0 (docker-v1 compatible)";
+  std::string ca_file;  // https: CA to verify the registry (HttpCall)
 };
 
 class Session {

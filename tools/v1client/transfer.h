@@ -41,6 +41,7 @@ struct TransferOptions {
   Credentials login;                    // empty: anonymous
   std::optional<std::string> password;  // encryption password (§6)
   absl::Duration timeout = absl::Seconds(60);
+  std::string ca_file;  // https: CA to verify the registry; "" = system CAs
   ProgressFn progress;
 };
 
