@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -45,6 +46,14 @@ class StateView {
   // order.
   virtual std::vector<std::pair<std::string, std::string>> Scan(
       Table table, const std::string& prefix) const = 0;
+  // Scan one record at a time (whole-table readers such as PlanGarbage
+  // need not hold the table in memory). The default calls Scan.
+  virtual void ForEach(
+      Table table, const std::string& prefix,
+      const std::function<void(const std::string& key,
+                               const std::string& value)>& visit) const {
+    for (const auto& [key, value] : Scan(table, prefix)) visit(key, value);
+  }
 
   // Typed helpers over Get (an unparsable record reads as absent).
   std::optional<ImageRecord> GetImage(const std::string& id) const;

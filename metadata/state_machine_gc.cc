@@ -201,18 +201,20 @@ GarbagePlan PlanGarbage(const StateView& state, int64_t cutoff_unix_ms,
   };
   absl::flat_hash_map<std::string, Node> images;
   std::vector<std::string> roots;
-  for (const auto& [id, bytes] : state.Scan(Table::kImages, "")) {
-    ImageRecord image;
-    if (!image.ParseFromString(bytes)) continue;
-    Node& node = images[id];
-    node.parent = image.parent();
-    node.depth = image.ancestry_size();
-    if (TouchedMs(image) >= cutoff_unix_ms) roots.push_back(id);
-  }
+  state.ForEach(Table::kImages, "",
+                [&](const std::string& id, const std::string& bytes) {
+                  ImageRecord image;
+                  if (!image.ParseFromString(bytes)) return;
+                  Node& node = images[id];
+                  node.parent = image.parent();
+                  node.depth = image.ancestry_size();
+                  if (TouchedMs(image) >= cutoff_unix_ms) roots.push_back(id);
+                });
   plan.images = images.size();
-  for (const auto& [key, unused] : state.Scan(Table::kImageRepos, "")) {
-    roots.push_back(key.substr(0, key.find('\0')));
-  }
+  state.ForEach(Table::kImageRepos, "",
+                [&](const std::string& key, const std::string&) {
+                  roots.push_back(key.substr(0, key.find('\0')));
+                });
   for (const auto& [key, value] : state.Scan(Table::kUploads, "")) {
     UploadIntent intent;
     if (!intent.ParseFromString(value) || Expired(intent, now_unix_ms)) continue;

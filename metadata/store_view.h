@@ -4,6 +4,7 @@
 #ifndef BERTH_METADATA_STORE_VIEW_H_
 #define BERTH_METADATA_STORE_VIEW_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,16 @@ class StoreView final : public StateView {
       out.emplace_back(it->key().ToString(), it->value().ToString());
     }
     return out;
+  }
+  void ForEach(Table table, const std::string& prefix,
+               const std::function<void(const std::string&, const std::string&)>&
+                   visit) const override {
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_.db()->NewIterator(options_, store_.table(table)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      visit(it->key().ToString(), it->value().ToString());
+    }
   }
 
  private:

@@ -435,7 +435,13 @@ TEST_F(BerthctlTest, ReplicasAndCheckpoint) {
     if (rep["id"] == "metad-9") down = rep["state"] == "down";
   }
   EXPECT_TRUE(down) << st["replicas"].dump();
+  for (const json& rep : st["replicas"]) {
+    EXPECT_NE(rep["id"], "metad-8");
+  }
   EXPECT_FALSE(st["healthy"].get<bool>());
+  // Bad input changes nothing.
+  EXPECT_EQ(Ctl(c(), {"replicas", "add", "metad-8", "no-port"}).exit_code, 2);
+  EXPECT_EQ(Ctl(c(), {"replicas", "add", "bad/id", "127.0.0.1:8"}).exit_code, 2);
   // A live replica is not removed without --force; an unknown one is 1.
   EXPECT_EQ(Ctl(c(), {"replicas", "remove", "metad-1"}).exit_code, 5);
   r = Ctl(c(), {"replicas", "remove", "metad-9"});

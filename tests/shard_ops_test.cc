@@ -100,9 +100,17 @@ absl::Status PullIdentical(const RegistryClient& fe, const Pushed& p) {
 class ShardOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = LauncherCluster::Up(
-        {"--metads", "1", "--blobds", "4", "--frontends", "1",
-         "--frontend-args", "--chunk-size 65536"});
+    // The base port is picked free but may be taken by another process
+    // before a member binds it (ports of parallel tests, ephemeral client
+    // ports): a start that failed is retried on a new range.
+    absl::StatusOr<std::unique_ptr<LauncherCluster>> cluster;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      cluster = LauncherCluster::Up(
+          {"--metads", "1", "--blobds", "4", "--frontends", "1",
+           "--frontend-args", "--chunk-size 65536"});
+      if (cluster.ok()) break;
+      std::cerr << "cluster start failed, retrying: " << cluster.status() << "\n";
+    }
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = std::move(*cluster);
     auto fe = RegistryClient::FromUrl(cluster_->Url("frontend-1"));

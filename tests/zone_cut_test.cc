@@ -161,6 +161,56 @@ class ZoneCutTest : public ::testing::Test {
            r->body.find("\"health\":\"true\"") != std::string::npos;
   }
 
+  // POST to etcd member k's JSON gateway (/v3/...); the parsed answer, or
+  // a discarded json on any failure.
+  nlohmann::json EtcdPost(int k, const std::string& path,
+                          const std::string& body) {
+    HttpRequest req;
+    req.method = "POST";
+    req.host = zones_[k].ip();
+    req.port = kEtcdClientPort;
+    req.path = path;
+    req.body = body;
+    req.timeout = absl::Seconds(3);
+    auto r = HttpFetch(req);
+    if (!r.ok() || r->status != 200) return nlohmann::json::value_t::discarded;
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+
+  // Member k's {own id, leader id} ("" when unknown).
+  std::pair<std::string, std::string> EtcdIds(int k) {
+    nlohmann::json st = EtcdPost(k, "/v3/maintenance/status", "{}");
+    if (!st.is_object()) return {"", ""};
+    return {st["header"].value("member_id", ""), st.value("leader", "")};
+  }
+
+  // Moves etcd's leadership to zone k's member and waits until every
+  // member sees it: cutting that zone then forces an election among the
+  // others while they take writes (the hard case).
+  void MakeEtcdLeader(int k) {
+    const std::string target = EtcdIds(k).first;
+    ASSERT_FALSE(target.empty());
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          std::set<std::string> leaders;
+          int leader_zone = -1;
+          for (int j = 0; j < 3; ++j) {
+            auto [id, leader] = EtcdIds(j);
+            leaders.insert(leader);
+            if (id == leader) leader_zone = j;
+          }
+          if (leaders.size() == 1 && *leaders.begin() == target) return true;
+          // transfer-leadership must be sent to the current leader.
+          if (leader_zone >= 0) {
+            EtcdPost(leader_zone, "/v3/maintenance/transfer-leadership",
+                     absl::StrCat("{\"targetID\":\"", target, "\"}"));
+          }
+          return false;
+        },
+        absl::Seconds(30), absl::Milliseconds(300)))
+        << "etcd-" << zones_[k].name << " did not become the leader";
+  }
+
   void StartEtcd() {
     std::vector<std::string> cluster;
     for (const Zone& z : zones_) {
@@ -375,7 +425,9 @@ TEST_F(ZoneCutTest, CutZoneKeepsStaleImageReadsAndCatchesUpAfterHealing) {
                                         << " bypassed its WAN proxy";
   }
 
-  // ---- cut zone a ----
+  // ---- cut zone a (which holds etcd's leader) ----
+  ASSERT_NO_FATAL_FAILURE(MakeEtcdLeader(0));
+  const std::string etcd_a = EtcdIds(0).first;
   ASSERT_NO_FATAL_FAILURE(Cut(0));
   uint64_t cut_connections = 0;
   for (const Zone& z : zones_) {
@@ -383,9 +435,17 @@ TEST_F(ZoneCutTest, CutZoneKeepsStaleImageReadsAndCatchesUpAfterHealing) {
   }
   EXPECT_GT(cut_connections, 0u);
   std::cerr << "cut zone a: " << cut_connections << " proxied connections closed\n";
-  // b and c keep a quorum: a leader among them (a new one if etcd-a led).
-  ASSERT_TRUE(WaitFor([&] { return EtcdHealthy(1) && EtcdHealthy(2); },
-                      absl::Seconds(30), absl::Milliseconds(200)));
+  // b and c keep a quorum and elect a leader among them.
+  const absl::Time cut_at = absl::Now();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto b = EtcdIds(1), c = EtcdIds(2);
+        return !b.second.empty() && b.second != "0" && b.second != etcd_a &&
+               b.second == c.second && EtcdHealthy(1) && EtcdHealthy(2);
+      },
+      absl::Seconds(30), absl::Milliseconds(100)));
+  std::cerr << "etcd b/c elected a new leader "
+            << absl::FormatDuration(absl::Now() - cut_at) << " after the cut\n";
 
   // (1) writes continue in b and c, tags linearizable across them.
   auto d1 = MakeImage("zone-cut/d1", "", "synthetic_hello.tar");

@@ -5,6 +5,7 @@
 #include "blobstore/chunk_store.h"
 #include "blobstore/shard_connection.h"
 #include "common/options.h"
+#include "common/tls.h"
 #include "metadata/local_log.h"
 #include "metadata/metadata_service.h"
 #include "metadata/replica.h"
@@ -30,6 +31,13 @@ absl::StatusOr<std::unique_ptr<EmbeddedRegistry>> EmbeddedRegistry::Start(
     if (absl::Status st = CheckListenable(*admin); !st.ok()) return st;
   }
   if (absl::Status st = EnsureDataDir(options.data); !st.ok()) return st;
+  // HTTPS files are checked before the replica starts.
+  const frontend::FrontendOptions& https = options.frontend;
+  if (!https.tls_cert.empty() || !https.tls_key.empty()) {
+    auto pair = tls::LoadCertAndKey(https.tls_cert, "--tls-cert",
+                                    https.tls_key, "--tls-key");
+    if (!pair.ok()) return pair.status();
+  }
   std::unique_ptr<EmbeddedRegistry> r(new EmbeddedRegistry());
 
   auto store = meta::Store::Open(options.data + "/metadata");
