@@ -1,10 +1,12 @@
 #include "blobstore/chunk_store.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -389,6 +391,46 @@ TEST(ErrorsTest, ReasonSurvivesTheWire) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(ErrnoError(EIO, "read").code(), absl::StatusCode::kInternal);
   EXPECT_EQ(ReasonOf(absl::NotFoundError("x")), berth::CHUNK_NOT_FOUND);
+}
+
+// gc (issue 9): re-putting a stored chunk refreshes its mtime, and a
+// conditional delete keeps a chunk modified after the sweep's cutoff.
+TEST(ChunkStoreTest, RePutRefreshesAgeAndConditionalDeleteKeepsIt) {
+  const std::string dir = TestDir();
+  auto store = OpenOrDie(dir);
+  ASSERT_NE(store, nullptr);
+  const std::string reput = RandomBytes(5000, 41), idle = RandomBytes(5000, 42);
+  const std::string reput_digest = Sha256Hex(reput), idle_digest = Sha256Hex(idle);
+  ASSERT_FALSE(*WriteChunk(store.get(), reput_digest, reput.size(), reput));
+  ASSERT_FALSE(*WriteChunk(store.get(), idle_digest, idle.size(), idle));
+  // Both written an hour ago.
+  const int64_t now_s = static_cast<int64_t>(time(nullptr));
+  const timespec old[2] = {{now_s - 3600, 0}, {now_s - 3600, 0}};
+  for (const auto& d : {reput_digest, idle_digest}) {
+    ASSERT_EQ(utimensat(AT_FDCWD, ChunkPath(dir, d).c_str(), old, 0), 0);
+  }
+  auto present = WriteChunk(store.get(), reput_digest, reput.size(), reput);
+  ASSERT_TRUE(present.ok()) << present.status();
+  EXPECT_TRUE(*present);
+  auto listed = store->List("", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  for (const ChunkEntry& e : *listed) {
+    if (e.digest == reput_digest) {
+      EXPECT_GE(e.mtime_unix_nanos, (now_s - 60) * 1000000000) << "not refreshed";
+    } else {
+      EXPECT_LT(e.mtime_unix_nanos, (now_s - 3000) * 1000000000);
+    }
+  }
+  // A sweep with its cutoff 30 minutes ago: the re-put chunk stays.
+  const int64_t cutoff = (now_s - 1800) * int64_t{1000000000};
+  auto kept = store->Delete(reput_digest, cutoff);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_FALSE(*kept);
+  EXPECT_TRUE(store->Stat(reput_digest).ok());
+  auto gone = store->Delete(idle_digest, cutoff);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_TRUE(*gone);
+  EXPECT_FALSE(store->Stat(idle_digest).ok());
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -172,6 +173,7 @@ class GcTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     json report = json::parse(r.out, nullptr, false);
     EXPECT_TRUE(report.is_object()) << r.out << r.err;
+    std::cout << "berthctl gc --grace 0s --json: " << r.out;
     return report.is_object() ? report : json::object();
   }
 
@@ -259,6 +261,17 @@ TEST_F(GcTest, DeletingARepositoryFreesExactlyWhatNoOtherImageNeeds) {
   auto deleted = frontends_[0].Request("DELETE", "/v1/repositories/gc/a/");
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   ASSERT_EQ(deleted->status, 200) << deleted->body;
+
+  // A dry run reports the same and deletes nothing.
+  CommandResult dry = RunBerthctl({"--endpoint", cluster_->MetadEndpoints(),
+                                   "gc", "--grace", "0s", "--dry-run"});
+  std::cout << "berthctl gc --grace 0s --dry-run:\n" << dry.out;
+  EXPECT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  EXPECT_NE(dry.out.find("would delete 3,"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find(absl::StrCat("chunks would delete: ", 3 * freed.size())),
+            std::string::npos)
+      << dry.out;
+  EXPECT_EQ(ListAll(), before);
 
   json report = RunGc();
   std::set<std::string> images_deleted;

@@ -190,6 +190,7 @@ class ZoneCutTest : public ::testing::Test {
   void MakeEtcdLeader(int k) {
     const std::string target = EtcdIds(k).first;
     ASSERT_FALSE(target.empty());
+    int transfers = 0;
     ASSERT_TRUE(WaitFor(
         [&] {
           std::set<std::string> leaders;
@@ -204,11 +205,14 @@ class ZoneCutTest : public ::testing::Test {
           if (leader_zone >= 0) {
             EtcdPost(leader_zone, "/v3/maintenance/transfer-leadership",
                      absl::StrCat("{\"targetID\":\"", target, "\"}"));
+            ++transfers;
           }
           return false;
         },
         absl::Seconds(30), absl::Milliseconds(300)))
         << "etcd-" << zones_[k].name << " did not become the leader";
+    std::cerr << "etcd-" << zones_[k].name << " leads (" << transfers
+              << " leadership transfer requests)\n";
   }
 
   void StartEtcd() {

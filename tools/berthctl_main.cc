@@ -5,6 +5,7 @@
 // Exit codes (tools/ctl/context.h): 0 ok, 1 not found, 2 usage,
 // 3 service unavailable, 5 the operation failed.
 #include "CLI/CLI.hpp"
+#include "common/version.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 #include "tools/ctl/commands.h"
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_logger_mt("berthctl"));
   CLI::App app{"berthctl: administer a Berth cluster"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(berth::kBerthVersion));
   Context ctx;
   AddGlobalFlags(app, &ctx);
   AddMetadataCommands(app, &ctx);
