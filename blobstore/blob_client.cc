@@ -87,6 +87,21 @@ BlobClient::BlobClient(std::vector<Shard> shards, BlobClientOptions opts)
 
 BlobClient::~BlobClient() { pools_.reset(); }
 
+bool BlobClient::Suspected(size_t index) const {
+  absl::MutexLock lock(&suspect_mu_);
+  return index < suspect_until_.size() && suspect_until_[index] > absl::Now();
+}
+
+void BlobClient::MarkSuspected(size_t index) const {
+  absl::MutexLock lock(&suspect_mu_);
+  if (suspect_until_.size() < shards_.size()) {
+    suspect_until_.resize(shards_.size(), absl::InfinitePast());
+  }
+  if (index < suspect_until_.size()) {
+    suspect_until_[index] = absl::Now() + opts_.suspect_period;
+  }
+}
+
 std::unique_ptr<LayerWriter> BlobClient::NewLayerWriter(
     const std::string& request_id) {
   return std::unique_ptr<LayerWriter>(new LayerWriter(this, request_id));

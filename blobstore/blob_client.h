@@ -32,6 +32,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "blobstore/buffer_pool.h"
 #include "blobstore/placement.h"
@@ -65,6 +66,13 @@ struct BlobClientOptions {
   std::string zone;
   // Deadline of one chunk RPC (a PutChunk or GetChunk of a whole chunk).
   absl::Duration rpc_timeout = absl::Seconds(60);
+  // Once W copies of a chunk acked, the other copies get this long (plus
+  // 4x the time the quorum took) before they are cancelled and the chunk
+  // reported under-replicated. A shard whose put was cancelled, timed out
+  // or was unreachable is skipped for `suspect_period` while the other
+  // placed shards still make W.
+  absl::Duration straggler_grace = absl::Seconds(2);
+  absl::Duration suspect_period = absl::Seconds(10);
   // Chunk buffers per upload: max(1, upload_window_bytes / chunk_size).
   uint64_t upload_window_bytes = 32 << 20;
   // Chunks fetched ahead per read: max(1, read_ahead_bytes / chunk_size).
@@ -171,6 +179,11 @@ class BlobClient {
   // Shard indexes to try for `ref`, in order.
   std::vector<size_t> ReadOrder(const ChunkRef& ref) const;
 
+  // Whether shard `index` failed, timed out or straggled within the last
+  // suspect_period (see straggler_grace). Thread-safe.
+  bool Suspected(size_t index) const;
+  void MarkSuspected(size_t index) const;
+
   size_t replicas() const { return replicas_; }
   size_t write_quorum() const { return write_quorum_; }
   absl::Time Deadline() const { return absl::Now() + opts_.rpc_timeout; }
@@ -196,6 +209,9 @@ class BlobClient {
   std::shared_ptr<BufferPool> read_buffers_;
   size_t replicas_ = 1;
   size_t write_quorum_ = 1;
+  mutable absl::Mutex suspect_mu_;
+  // Per shard index: skip new puts to it until then.
+  mutable std::vector<absl::Time> suspect_until_ ABSL_GUARDED_BY(suspect_mu_);
   // Last member: destroyed first, so queued tasks still see the shards.
   std::unique_ptr<WorkerPools> pools_;
 };

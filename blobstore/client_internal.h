@@ -13,6 +13,9 @@ class BlobClient::WorkerPools {
  public:
   WorkerPools(int hash_threads, int io_threads)
       : io(io_threads), hash(hash_threads) {}
+  // Cancels straggling chunk puts; declared first so it outlives `io`
+  // (draining io may need it to cut a straggler short).
+  Timer timer;
   // Declared so that `hash` drains first: its tasks submit to `io`.
   WorkerPool io;
   WorkerPool hash;

@@ -34,11 +34,18 @@ class GrpcShardConnection final : public ShardConnection {
 
   absl::StatusOr<bool> PutChunk(absl::string_view request_id,
                                 absl::string_view digest,
-                                absl::string_view data,
-                                absl::Time deadline) override {
+                                absl::string_view data, absl::Time deadline,
+                                CallCanceller* canceller) override {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(deadline));
     PutChunkResponse response;
+    if (canceller != nullptr) canceller->Register([&ctx] { ctx.TryCancel(); });
+    struct Unregister {
+      CallCanceller* c;
+      ~Unregister() {
+        if (c != nullptr) c->Unregister();
+      }
+    } unregister{canceller};
     auto stream = stub_->PutChunk(&ctx, &response);
     PutChunkRequest request;
     PutChunkHeader* header = request.mutable_header();

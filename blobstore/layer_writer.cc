@@ -43,8 +43,13 @@ struct ChunkJob {
   std::unique_ptr<std::string> buf;
   std::string digest;
   std::vector<size_t> targets;
+  // One per target: cuts a straggling put short (see StartPuts).
+  std::vector<std::shared_ptr<CallCanceller>> cancellers;
+  absl::Time puts_started;
   // Guarded by state->mu:
   size_t pending = 0;
+  size_t acks = 0;
+  bool stragglers_timed = false;  // the straggler cancel is scheduled
   std::vector<bool> acked;
   std::vector<std::string> errors;
   absl::StatusCode error_code = absl::StatusCode::kOk;
@@ -140,25 +145,90 @@ void HashJob(std::shared_ptr<ChunkJob> job) {
   StartPuts(job, LayerWriterAccess::Pools(job->client));
 }
 
+// Once a chunk has its write quorum, the copies still being written get
+// a grace period (straggler_grace plus 4x the time the quorum took), then
+// are cancelled: the chunk is stored and reported under-replicated rather
+// than holding the upload's window until an RPC deadline. Called with the
+// state lock held after an ack.
+void MaybeTimeStragglers(const std::shared_ptr<ChunkJob>& job,
+                         BlobClient::WorkerPools* pools)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(job->state->mu) {
+  if (job->stragglers_timed || job->pending == 0 ||
+      job->acks < job->client->write_quorum()) {
+    return;
+  }
+  job->stragglers_timed = true;
+  const absl::Duration grace = job->client->options().straggler_grace +
+                               4 * (absl::Now() - job->puts_started);
+  std::vector<std::shared_ptr<CallCanceller>> cancellers = job->cancellers;
+  pools->timer.RunAt(absl::Now() + grace, [cancellers] {
+    for (const auto& c : cancellers) c->Cancel();
+  });
+}
+
 void StartPuts(const std::shared_ptr<ChunkJob>& job,
                BlobClient::WorkerPools* pools) {
+  const BlobClient& client = *job->client;
+  // Shards that recently timed out or were cut short are skipped while
+  // the others still make the write quorum (the chunk is then reported
+  // under-replicated), so a cut-off shard costs one grace period, not one
+  // per chunk.
+  std::vector<bool> skip(job->targets.size(), false);
+  size_t healthy = 0;
   for (size_t k = 0; k < job->targets.size(); ++k) {
-    pools->io.Submit([job, k] {
-      const Shard& shard = job->client->shards()[job->targets[k]];
-      absl::StatusOr<bool> r = shard.conn->PutChunk(
-          job->request_id, job->digest, *job->buf, job->client->Deadline());
+    if (!client.Suspected(job->targets[k])) ++healthy;
+  }
+  if (healthy >= client.write_quorum()) {
+    for (size_t k = 0; k < job->targets.size(); ++k) {
+      skip[k] = client.Suspected(job->targets[k]);
+    }
+  }
+  job->puts_started = absl::Now();
+  for (size_t k = 0; k < job->targets.size(); ++k) {
+    job->cancellers.push_back(std::make_shared<CallCanceller>());
+  }
+  {
+    absl::MutexLock lock(&job->state->mu);
+    for (size_t k = 0; k < job->targets.size(); ++k) {
+      if (!skip[k]) continue;
+      job->errors.push_back(absl::StrCat(
+          "shard ", client.shards()[job->targets[k]].info.id,
+          " skipped: it recently failed or straggled"));
+      --job->pending;
+    }
+    if (job->pending == 0) return Complete(job, absl::OkStatus());
+  }
+  for (size_t k = 0; k < job->targets.size(); ++k) {
+    if (skip[k]) continue;
+    pools->io.Submit([job, k, pools] {
+      const size_t index = job->targets[k];
+      const Shard& shard = job->client->shards()[index];
+      absl::StatusOr<bool> r =
+          shard.conn->PutChunk(job->request_id, job->digest, *job->buf,
+                               job->client->Deadline(), job->cancellers[k].get());
+      if (!r.ok() && (job->cancellers[k]->cancelled() ||
+                      absl::IsUnavailable(r.status()) ||
+                      absl::IsDeadlineExceeded(r.status()))) {
+        job->client->MarkSuspected(index);
+      }
       absl::MutexLock lock(&job->state->mu);
       if (r.ok()) {
         job->acked[k] = true;
+        ++job->acks;
       } else {
-        job->errors.push_back(r.status().ToString());
+        job->errors.push_back(job->cancellers[k]->cancelled()
+                                  ? absl::StrCat("shard ", shard.info.id,
+                                                 " cut short after the write "
+                                                 "quorum acked")
+                                  : r.status().ToString());
         if (job->error_code == absl::StatusCode::kOk) {
           job->error_code = r.status().code();
         } else if (job->error_code != r.status().code()) {
           job->mixed_codes = true;
         }
       }
-      if (--job->pending == 0) Complete(job, absl::OkStatus());
+      if (--job->pending == 0) return Complete(job, absl::OkStatus());
+      if (r.ok()) MaybeTimeStragglers(job, pools);
     });
   }
 }

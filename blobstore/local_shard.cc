@@ -23,8 +23,10 @@ class LocalShardConnection final : public ShardConnection {
 
   absl::StatusOr<bool> PutChunk(absl::string_view request_id,
                                 absl::string_view digest,
-                                absl::string_view data,
-                                absl::Time deadline) override {
+                                absl::string_view data, absl::Time deadline,
+                                CallCanceller* canceller) override {
+    // A local put is a file write: nothing to cancel.
+    (void)canceller;
     auto writer = store_->BeginWrite(digest, data.size(), /*verify=*/false);
     if (!writer.ok()) return Tag(writer.status(), id_);
     if (absl::Status s = (*writer)->Append(data); !s.ok()) return Tag(s, id_);

@@ -9,13 +9,16 @@
 #ifndef BERTH_BLOBSTORE_SHARD_CONNECTION_H_
 #define BERTH_BLOBSTORE_SHARD_CONNECTION_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "blobstore/chunk_store.h"
 #include "common/sha256.h"
@@ -28,17 +31,45 @@ struct ListPage {
   std::string next_start_after;  // "" on the last page
 };
 
+// Lets another thread cut a call short: the write pipeline cancels the
+// copies of a chunk still being written once the chunk has its write
+// quorum and a grace period has passed, so one unreachable shard (a silent
+// network cut) cannot hold an upload for a whole RPC deadline.
+// Thread-safe. At most one call is registered at a time.
+class CallCanceller {
+ public:
+  // Cancels the registered call, and any call registered later.
+  void Cancel();
+  bool cancelled() const;
+  // For connections: `cancel` (which must not block) runs now if already
+  // cancelled, else on Cancel() until Unregister() returns.
+  void Register(std::function<void()> cancel);
+  void Unregister();
+
+ private:
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> cancel_ ABSL_GUARDED_BY(mu_);
+};
+
 class ShardConnection {
  public:
   virtual ~ShardConnection() = default;
 
   // Stores a chunk whose bytes the caller has already hashed to `digest`.
   // A remote shard re-verifies them; the local one trusts the caller (the
-  // bytes never left this process). Returns already_present.
+  // bytes never left this process). Returns already_present. A call that
+  // `canceller` (may be null) cancels ends with CANCELLED.
   virtual absl::StatusOr<bool> PutChunk(absl::string_view request_id,
                                         absl::string_view digest,
                                         absl::string_view data,
-                                        absl::Time deadline) = 0;
+                                        absl::Time deadline,
+                                        CallCanceller* canceller) = 0;
+  absl::StatusOr<bool> PutChunk(absl::string_view request_id,
+                                absl::string_view digest,
+                                absl::string_view data, absl::Time deadline) {
+    return PutChunk(request_id, digest, data, deadline, nullptr);
+  }
 
   // Fetches the whole chunk, which must be `size` bytes, into dst[0, size),
   // feeding every byte to `hasher` in order as it arrives. The caller

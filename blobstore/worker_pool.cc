@@ -41,4 +41,46 @@ void WorkerPool::Run() {
   }
 }
 
+Timer::Timer() : thread_([this] { Run(); }) {}
+
+Timer::~Timer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+void Timer::RunAt(absl::Time when, std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  tasks_.emplace(when, std::move(task));
+}
+
+void Timer::Run() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      absl::MutexLock lock(&mu_);
+      // Wake for a new earlier task, for stopping, or at the first due time.
+      for (;;) {
+        if (stopping_ && tasks_.empty()) return;
+        if (!tasks_.empty() &&
+            (stopping_ || tasks_.begin()->first <= absl::Now())) {
+          break;
+        }
+        absl::Time wake = tasks_.empty() ? absl::InfiniteFuture()
+                                         : tasks_.begin()->first;
+        size_t pending = tasks_.size();
+        auto changed = [this, pending]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return stopping_ || tasks_.size() != pending;
+        };
+        mu_.AwaitWithDeadline(absl::Condition(&changed), wake);
+      }
+      task = std::move(tasks_.begin()->second);
+      tasks_.erase(tasks_.begin());
+    }
+    task();
+  }
+}
+
 }  // namespace berth::blob

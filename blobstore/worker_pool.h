@@ -8,12 +8,14 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace berth::blob {
 
@@ -34,6 +36,27 @@ class WorkerPool {
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;  // Owned by the constructing thread.
+};
+
+// One thread running tasks at given times (earliest first). Tasks must be
+// short and must not block. The destructor runs every pending task at
+// once (they are cancellations: running them early is safe), then joins.
+class Timer {
+ public:
+  Timer();
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void RunAt(absl::Time when, std::function<void()> task);
+
+ private:
+  void Run();
+
+  absl::Mutex mu_;
+  std::multimap<absl::Time, std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // Owned by the constructing thread.
 };
 
 }  // namespace berth::blob

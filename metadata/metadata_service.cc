@@ -31,11 +31,42 @@ grpc::Status ToGrpc(const absl::Status& st) {
   return grpc::Status(code, std::string(st.message()));
 }
 
+namespace {
+// Threads answering linearizable GetImage calls. They mostly wait: the
+// read barrier serves every reader of a round with one etcd Range, so a
+// few dozen threads carry thousands of reads/s (the sync server's other
+// methods keep their own threads).
+constexpr int kLinearizableReadThreads = 32;
+}  // namespace
+
 MetadataService::MetadataService(Replica* replica)
-    : provider_([replica] {
+    : MetadataService([replica] {
         // Non-owning: berth serve owns the replica.
         return std::shared_ptr<Replica>(std::shared_ptr<Replica>(), replica);
       }) {}
+
+MetadataService::MetadataService(ReplicaProvider provider)
+    : provider_(std::move(provider)),
+      reads_(std::make_unique<blob::WorkerPool>(kLinearizableReadThreads)) {}
+
+MetadataService::~MetadataService() { reads_.reset(); }
+
+grpc::ServerUnaryReactor* MetadataService::GetImage(
+    grpc::CallbackServerContext* context, const GetImageRequest* request,
+    GetImageResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Owner: runs on the calling gRPC thread (stale-ok: never blocks) or on
+  // a reads_ thread; `request`/`response` live until Finish.
+  auto answer = [this, request, response, reactor] {
+    reactor->Finish(Call(*request, response, &Replica::GetImage));
+  };
+  if (request->read().stale_ok()) {
+    answer();
+  } else {
+    reads_->Submit(std::move(answer));
+  }
+  return reactor;
+}
 
 template <class Request, class Response, class Method>
 grpc::Status MetadataService::Call(const Request& request, Response* response,
@@ -55,11 +86,6 @@ grpc::Status MetadataService::Execute(grpc::ServerContext*,
                                       const Command* request,
                                       CommandResult* response) {
   return Call(*request, response, &Replica::Execute);
-}
-grpc::Status MetadataService::GetImage(grpc::ServerContext*,
-                                       const GetImageRequest* request,
-                                       GetImageResponse* response) {
-  return Call(*request, response, &Replica::GetImage);
 }
 grpc::Status MetadataService::GetRepository(
     grpc::ServerContext*, const GetRepositoryRequest* request,

@@ -1,5 +1,10 @@
 // gRPC face of a Replica (sync API: each call runs on a gRPC thread and may
-// block while the replica waits for the log).
+// block while the replica waits for the log), except GetImage, the hot
+// read of every pull, which uses the callback API: a stale-ok GetImage
+// (one RocksDB point lookup, never blocking) is answered inline on the
+// gRPC thread that received it, with no hand-off to a sync-server thread;
+// a linearizable one may wait for the log, so it runs on `reads_`, a small
+// pool of this service's own threads, and finishes from there.
 //
 // The replica is obtained per call from a provider, so metad can replace
 // it (checkpoint re-bootstrap) while serving; a null replica answers
@@ -10,6 +15,7 @@
 #include <functional>
 #include <memory>
 
+#include "blobstore/worker_pool.h"
 #include "metadata/replica.h"
 #include "proto/metadata.grpc.pb.h"
 
@@ -20,18 +26,22 @@ using ReplicaProvider = std::function<std::shared_ptr<Replica>()>;
 // absl status -> gRPC status (UNAVAILABLE stays UNAVAILABLE, ...).
 grpc::Status ToGrpc(const absl::Status& st);
 
-class MetadataService final : public Metadata::Service {
+class MetadataService final
+    : public Metadata::WithCallbackMethod_GetImage<Metadata::Service> {
  public:
   // `replica` must outlive the service (berth serve).
   explicit MetadataService(Replica* replica);
-  explicit MetadataService(ReplicaProvider provider)
-      : provider_(std::move(provider)) {}
+  explicit MetadataService(ReplicaProvider provider);
+  // Runs the linearizable reads already queued (the server, shut down
+  // first, waits for every call to finish), then joins the pool.
+  ~MetadataService() override;
+
+  grpc::ServerUnaryReactor* GetImage(grpc::CallbackServerContext* context,
+                                     const GetImageRequest* request,
+                                     GetImageResponse* response) override;
 
   grpc::Status Execute(grpc::ServerContext* context, const Command* request,
                        CommandResult* response) override;
-  grpc::Status GetImage(grpc::ServerContext* context,
-                        const GetImageRequest* request,
-                        GetImageResponse* response) override;
   grpc::Status GetRepository(grpc::ServerContext* context,
                              const GetRepositoryRequest* request,
                              GetRepositoryResponse* response) override;
@@ -65,6 +75,9 @@ class MetadataService final : public Metadata::Service {
   grpc::Status Call(const Request& request, Response* response, Method method);
 
   const ReplicaProvider provider_;
+  // Linearizable GetImage calls (each blocks one thread on the read
+  // barrier); destroyed before provider_.
+  std::unique_ptr<blob::WorkerPool> reads_;
 };
 
 }  // namespace berth::meta

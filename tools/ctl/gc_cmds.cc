@@ -61,9 +61,11 @@ absl::Status DomainError(const berth::Error& error, const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", error.message()));
 }
 
-// Every chunk digest some image's layer references (linearizable pages).
+// Every chunk digest the layer of some image not in `doomed` references
+// (linearizable pages). `doomed`: the images a dry run would delete.
 absl::StatusOr<absl::flat_hash_set<std::string>> LiveChunks(
-    meta::MetadataClient& metadata) {
+    meta::MetadataClient& metadata,
+    const absl::flat_hash_set<std::string>& doomed) {
   absl::flat_hash_set<std::string> live;
   meta::ListChunkRefsRequest request;
   request.set_limit(1000);
@@ -74,7 +76,14 @@ absl::StatusOr<absl::flat_hash_set<std::string>> LiveChunks(
         !st.ok()) {
       return st;
     }
-    for (const auto& c : page->chunks()) live.insert(c.digest());
+    for (const auto& c : page->chunks()) {
+      for (const std::string& image : c.image_ids()) {
+        if (!doomed.contains(image)) {
+          live.insert(c.digest());
+          break;
+        }
+      }
+    }
     if (!page->more() || page->chunks().empty()) break;
     request.set_start_after(page->chunks(page->chunks_size() - 1).digest());
   }
@@ -184,7 +193,9 @@ int RunGc(Context* ctx, const GcFlags& flags) {
     sweep_cutoff = std::min(sweep_cutoff, absl::FromUnixMillis(oldest_upload_ms) -
                                               absl::Seconds(1));
   }
-  auto live = LiveChunks(metadata);
+  absl::flat_hash_set<std::string> doomed;
+  if (flags.dry_run) doomed.insert(deleted.begin(), deleted.end());
+  auto live = LiveChunks(metadata, doomed);
   if (!live.ok()) return ctx->Fail(live.status());
 
   std::vector<ShardOutcome> shards;
