@@ -136,6 +136,10 @@ std::vector<size_t> BlobClient::ReadOrder(const ChunkRef& ref) const {
       order.push_back(i);
     }
   }
+  // A shard that just failed, timed out or straggled (a silent partition
+  // holds its calls until their deadline) is tried last, not first.
+  std::stable_partition(order.begin(), order.end(),
+                        [&](size_t i) { return !Suspected(i); });
   return order;
 }
 
@@ -187,6 +191,10 @@ absl::Status BlobClient::FetchInto(const ChunkRef& ref, char* dst,
     } else {
       copy.detail = s.ToString();
       last_code = s.code();
+      if (s.code() == absl::StatusCode::kDeadlineExceeded ||
+          s.code() == absl::StatusCode::kUnavailable) {
+        MarkSuspected(i);  // later reads try the other copies first
+      }
     }
     if (copy.kind != BadCopy::kMissing) all_not_found = false;
     if (copy.kind == BadCopy::kCorrupt) corrupt = true;

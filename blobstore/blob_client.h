@@ -176,10 +176,12 @@ class BlobClient {
   std::vector<size_t> Place(absl::string_view digest) const;
   // The index of shard `id`, or -1.
   int IndexOf(absl::string_view id) const;
-  // Shard indexes to try for `ref`, in order.
+  // Shard indexes to try for `ref`, in order: the shards the manifest
+  // names (same zone first), then the others; suspected shards last.
   std::vector<size_t> ReadOrder(const ChunkRef& ref) const;
 
-  // Whether shard `index` failed, timed out or straggled within the last
+  // Whether shard `index` failed, timed out or straggled (a put, or a read
+  // that timed out or found it unavailable) within the last
   // suspect_period (see straggler_grace). Thread-safe.
   bool Suspected(size_t index) const;
   void MarkSuspected(size_t index) const;

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "blobstore/blob_client.h"
 #include "blobstore/chunk_store.h"
+#include "common/sha256.h"
 #include "gtest/gtest.h"
 
 namespace berth::blob {
@@ -143,6 +144,55 @@ TEST(StragglerTest, QuorumCompletesChunksAndTheHangingCopyIsCutShort) {
                              })
                   .ok());
   EXPECT_TRUE(got == layer);
+}
+
+// Reads in the hanging shard's own zone: it is tried first until a read
+// finds it unavailable, then last (suspected), so later reads never wait on
+// it while another copy answers.
+TEST(StragglerTest, ReadsTrySuspectedShardsLast) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/suspect-reads");
+  fs::remove_all(dir);
+  auto store_a = ChunkStore::Open(dir + "/a");
+  ASSERT_TRUE(store_a.ok());
+  auto hanging = std::make_shared<HangingShard>();
+  std::vector<Shard> shards;
+  for (const char* id : {"a", "c"}) {
+    ShardInfo info;
+    info.id = id;
+    info.zone = std::string("zone-") + id;
+    std::shared_ptr<ShardConnection> conn =
+        id[0] == 'a' ? NewLocalShardConnection("a", store_a->get())
+                     : std::shared_ptr<ShardConnection>(hanging);
+    shards.push_back({info, conn});
+  }
+  BlobClientOptions opts;
+  opts.chunk_size = kChunk;
+  opts.replicas = 2;
+  opts.write_quorum = 1;
+  opts.zone = "zone-c";
+  opts.suspect_period = absl::Minutes(10);
+  BlobClient client(std::move(shards), opts);
+
+  const std::string data = RandomBytes(1000, 7);
+  ChunkRef ref;
+  ref.set_digest(Sha256Hex(data));
+  ref.set_size(data.size());
+  ref.add_shards("a");
+  ref.add_shards("c");
+  ASSERT_TRUE(client.PutChunk(0, "r", ref.digest(), data).ok());
+  EXPECT_EQ(client.ReadOrder(ref), (std::vector<size_t>{1, 0}));  // own zone
+  std::string got;
+  std::vector<BadCopy> bad;
+  ASSERT_TRUE(client.FetchChunk(ref, &got, &bad).ok());
+  EXPECT_TRUE(got == data);
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].shard, "c");
+  EXPECT_TRUE(client.Suspected(1));
+  EXPECT_EQ(client.ReadOrder(ref), (std::vector<size_t>{0, 1}));
+  bad.clear();
+  ASSERT_TRUE(client.FetchChunk(ref, &got, &bad).ok());
+  EXPECT_TRUE(bad.empty());  // c was not asked again
 }
 
 }  // namespace

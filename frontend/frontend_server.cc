@@ -189,6 +189,10 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     return absl::InvalidArgumentError("--blobd has no active shard");
   }
   server->blobs_ = std::make_unique<BlobClientHolder>(std::move(seed));
+  // Raised when the frontend adopts a new shard map or images-deleted
+  // generation: the reporter then reports at once (berthctl shards drain
+  // waits for those reports).
+  auto report_signal = std::make_shared<ReportSignal>();
   if (options.shard_map_interval_s > 0) {
     // The shard map in metadata, once `berthctl shards add` wrote one,
     // replaces the --blobd seed: read once now (so a restarted frontend
@@ -200,10 +204,14 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     if (!security.ok()) return security.status();
     follow.security = *security;
     // gc deleted images: the registry's image cache must forget them.
-    follow.on_config = [generation = &server->images_generation_](
-                           const meta::ClusterConfig& config) {
-      generation->store(config.images_deleted_generation());
+    follow.on_config = [generation = &server->images_generation_,
+                        report_signal](const meta::ClusterConfig& config) {
+      if (generation->exchange(config.images_deleted_generation()) !=
+          config.images_deleted_generation()) {
+        report_signal->Raise();
+      }
     };
+    follow.on_adopted = [report_signal](uint64_t) { report_signal->Raise(); };
     server->shard_map_ = std::make_unique<ShardMapFollower>(
         server->metadata_.get(), server->blobs_.get(), std::move(follow));
     if (auto polled = server->shard_map_->PollOnce(); !polled.ok()) {
@@ -268,6 +276,16 @@ absl::StatusOr<std::unique_ptr<FrontendServer>> FrontendServer::Start(
     ro.address = options.listen;
     ro.zone = options.zone;
     ro.interval = absl::Seconds(options.report_interval_s);
+    ro.signal = report_signal;
+    // shard_map_ and images_generation_ outlive the reporter (Shutdown
+    // stops it first).
+    FrontendServer* self = server.get();
+    ro.shard_map_version = [self]() -> uint64_t {
+      return self->shard_map_ ? self->shard_map_->version() : 0;
+    };
+    ro.images_generation = [self]() -> uint64_t {
+      return self->images_generation_.load();
+    };
     // Its own client: short deadlines, so a report never delays shutdown.
     meta::MetadataClientOptions mo;
     mo.call_timeout = absl::Seconds(2);

@@ -25,6 +25,26 @@ void LoadCountingHandler::Handle(HttpExchange& ex) {
   answered_.fetch_add(1);
 }
 
+void ReportSignal::Raise() {
+  absl::MutexLock lock(&mu_);
+  raised_ = true;
+}
+
+void ReportSignal::Close() {
+  absl::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
+bool ReportSignal::Wait(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return raised_ || closed_;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&woken), timeout);
+  raised_ = false;
+  return !closed_;
+}
+
 FrontendReporter::FrontendReporter(ReporterOptions options,
                                    std::unique_ptr<meta::MetadataClient> metadata,
                                    const LoadCountingHandler* load,
@@ -32,7 +52,9 @@ FrontendReporter::FrontendReporter(ReporterOptions options,
     : options_(std::move(options)),
       metadata_(std::move(metadata)),
       load_(load),
-      started_unix_(absl::ToUnixSeconds(absl::Now())) {
+      started_unix_(absl::ToUnixSeconds(absl::Now())),
+      signal_(options_.signal != nullptr ? options_.signal
+                                         : std::make_shared<ReportSignal>()) {
   if (metrics != nullptr) {
     // The same series the HTTP server and the registry update.
     connections_ = metrics->GetGauge("berth_http_connections",
@@ -46,11 +68,7 @@ FrontendReporter::FrontendReporter(ReporterOptions options,
 FrontendReporter::~FrontendReporter() { Stop(); }
 
 void FrontendReporter::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  signal_->Close();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -71,6 +89,12 @@ meta::FrontendReport FrontendReporter::Build(double seconds_since_last,
   if (uploads_ != nullptr) r.set_uploads_in_flight(uploads_->value());
   if (connections_ != nullptr) r.set_connections(connections_->value());
   r.set_started_unix(started_unix_);
+  if (options_.shard_map_version) {
+    r.set_shard_map_version(options_.shard_map_version());
+  }
+  if (options_.images_generation) {
+    r.set_images_deleted_generation(options_.images_generation());
+  }
   return r;
 }
 
@@ -79,13 +103,10 @@ void FrontendReporter::Loop() {
   absl::Time last = absl::Now();
   bool first = true;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!first) {
-        cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.interval),
-                     [this] { return stop_; });
-      }
-      if (stop_) return;
+    // The first report goes at once; then one per interval, or earlier
+    // when the signal is raised (a new shard map: see ReportSignal).
+    if (!signal_->Wait(first ? absl::ZeroDuration() : options_.interval)) {
+      return;
     }
     first = false;
     const absl::Time now = absl::Now();

@@ -1,25 +1,28 @@
 // A frontend's report to the metadata tier (Admin.ReportFrontend, see
 // proto/admin.proto): every `interval` it sends its id, address, version,
-// zone and load (requests in flight, request rate, uploads in flight, open
-// connections) to any metad, which keeps it as a 60 s lease-bound etcd key
+// zone, load (requests in flight, request rate, uploads in flight, open
+// connections) and the shard map version and images-deleted generation it
+// runs on to any metad, which keeps it as a 60 s lease-bound etcd key
 // for `berthctl status`. Failures are logged at debug level and retried
 // at the next interval; reporting never affects serving.
 //
 // LoadCountingHandler wraps the registry's HttpHandler to count requests
 // (in flight and answered); it is called on connection threads.
 // FrontendReporter owns one thread that sleeps between reports; Stop()
-// (or the destructor) ends it promptly.
+// (or the destructor) ends it promptly. ReportSignal::Raise() (from any
+// thread, e.g. the shard map follower's after it adopted a new map) makes
+// it report at once instead of at the next interval.
 #ifndef BERTH_FRONTEND_REPORTER_H_
 #define BERTH_FRONTEND_REPORTER_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "frontend/http_exchange.h"
@@ -42,11 +45,37 @@ class LoadCountingHandler final : public HttpHandler {
   std::atomic<uint64_t> answered_{0};
 };
 
+// Wakes a FrontendReporter early. Shared (shared_ptr) by the reporter and
+// whoever raises it, so either may outlive the other. Thread-safe.
+class ReportSignal {
+ public:
+  // Asks for a report now; several raises before the reporter wakes up
+  // make one report.
+  void Raise();
+  // Ends every current and future Wait() at once (the reporter stops).
+  void Close();
+  // Waits until raised, closed or `timeout` passed, and consumes a raise.
+  // False once closed.
+  bool Wait(absl::Duration timeout);
+
+ private:
+  absl::Mutex mu_;
+  bool raised_ = false;  // guarded by mu_
+  bool closed_ = false;  // guarded by mu_
+};
+
 struct ReporterOptions {
   std::string id;       // frontend --id
   std::string address;  // its --listen
   std::string zone;
   absl::Duration interval = absl::Seconds(10);
+  // Read at every report, on the reporter's thread (must be thread-safe
+  // and outlive the reporter); unset = report 0.
+  std::function<uint64_t()> shard_map_version;
+  std::function<uint64_t()> images_generation;
+  // Raised to report early; null = the reporter makes its own (reports
+  // only every interval).
+  std::shared_ptr<ReportSignal> signal;
 };
 
 class FrontendReporter {
@@ -71,10 +100,7 @@ class FrontendReporter {
   Gauge* connections_ = nullptr;
   Gauge* uploads_ = nullptr;
   const int64_t started_unix_;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  const std::shared_ptr<ReportSignal> signal_;  // never null
   std::thread thread_;
 };
 

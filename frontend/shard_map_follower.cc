@@ -27,7 +27,8 @@ absl::StatusOr<bool> ShardMapFollower::PollOnce() {
   // Only the poll thread (or Start's caller before it) swaps, so reading
   // version_ and acting on it need not be atomic together.
   if (config.shard_map_version() == 0 || config.shards_size() == 0 ||
-      config.shard_map_version() <= version()) {
+      config.shard_map_version() <= version() ||
+      config.shard_map_version() == refused_version_) {
     return false;
   }
   blob::BlobClientOptions blob_options = options_.blob_options;
@@ -41,8 +42,7 @@ absl::StatusOr<bool> ShardMapFollower::PollOnce() {
     spdlog::error("shard map version {} has no active shard; keeping the "
                   "current one",
                   config.shard_map_version());
-    absl::MutexLock lock(&mu_);
-    version_ = config.shard_map_version();  // do not rebuild it every poll
+    refused_version_ = config.shard_map_version();
     return false;
   }
   std::string shards;
@@ -53,8 +53,11 @@ absl::StatusOr<bool> ShardMapFollower::PollOnce() {
                config.shard_map_version(), shards, client->replicas(),
                client->write_quorum());
   holder_->Set(std::move(client));
-  absl::MutexLock lock(&mu_);
-  version_ = config.shard_map_version();
+  {
+    absl::MutexLock lock(&mu_);
+    version_ = config.shard_map_version();
+  }
+  if (options_.on_adopted) options_.on_adopted(config.shard_map_version());
   return true;
 }
 

@@ -63,6 +63,10 @@ struct ShardMapFollowerOptions {
   // Called with every config a poll reads (on the polling thread, or
   // Start's caller for the first poll); optional.
   std::function<void(const meta::ClusterConfig&)> on_config;
+  // Called with the version after a new map's client was swapped in (on
+  // the same thread as on_config); optional. The frontend reports at once
+  // then, so `berthctl shards drain` sees the adoption.
+  std::function<void(uint64_t version)> on_adopted;
 };
 
 class ShardMapFollower {
@@ -79,6 +83,7 @@ class ShardMapFollower {
   void Start();
   void Stop();
   // The map version the current client was built from (0 = the seed).
+  // A refused map (no active shard) does not change it.
   uint64_t version() const;
 
  private:
@@ -87,6 +92,10 @@ class ShardMapFollower {
   const ShardMapFollowerOptions options_;
   mutable absl::Mutex mu_;
   uint64_t version_ = 0;  // guarded by mu_
+  // The newest version refused for having no active shard, so it is not
+  // rebuilt every poll; only the polling thread (or Start's caller before
+  // it) touches it.
+  uint64_t refused_version_ = 0;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -1,11 +1,13 @@
 // ShardMapFollower against a real (in-process) metadata replica on the
 // local log: the seed stays until metadata has a map, each new map version
 // swaps in a new client while holders of the old one keep it, R/W follow
-// SetReplication, a map without active shards is ignored, and the polling
+// SetReplication, a map without active shards is ignored (the version in
+// use stays), on_adopted is told of each adopted version, and the polling
 // thread picks changes up by itself.
 #include "frontend/shard_map_follower.h"
 
 #include <memory>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
@@ -55,6 +57,10 @@ class ShardMapFollowerTest : public ::testing::Test {
     ShardMapFollowerOptions follow;
     follow.blob_options = options;
     follow.interval = absl::Milliseconds(50);
+    follow.on_adopted = [this](uint64_t v) {
+      absl::MutexLock lock(&adopted_mu_);
+      adopted_.push_back(v);
+    };
     follower_ = std::make_unique<ShardMapFollower>(metadata_.get(),
                                                    holder_.get(), follow);
   }
@@ -100,6 +106,12 @@ class ShardMapFollowerTest : public ::testing::Test {
   std::unique_ptr<meta::MetadataClient> metadata_;
   std::unique_ptr<BlobClientHolder> holder_;
   std::unique_ptr<ShardMapFollower> follower_;
+  absl::Mutex adopted_mu_;
+  std::vector<uint64_t> adopted_;  // guarded by adopted_mu_
+  std::vector<uint64_t> Adopted() {
+    absl::MutexLock lock(&adopted_mu_);
+    return adopted_;
+  }
 };
 
 TEST_F(ShardMapFollowerTest, FollowsTheMapVersionByVersion) {
@@ -123,6 +135,7 @@ TEST_F(ShardMapFollowerTest, FollowsTheMapVersionByVersion) {
   EXPECT_NE(in_flight.get(), holder_->Get().get());
   const uint64_t v = follower_->version();
   EXPECT_GT(v, 0u);
+  EXPECT_EQ(Adopted(), std::vector<uint64_t>{v});
   // Same version: nothing rebuilt.
   auto same = holder_->Get();
   EXPECT_FALSE(*follower_->PollOnce());
@@ -154,8 +167,19 @@ TEST_F(ShardMapFollowerTest, FollowsTheMapVersionByVersion) {
   SetState("s1", meta::SHARD_DOWN);
   SetState("s2", meta::SHARD_DOWN);
   SetState("s3", meta::SHARD_DOWN);
+  const uint64_t usable_version = follower_->version();
+  const size_t adoptions = Adopted().size();
   EXPECT_FALSE(*follower_->PollOnce());
   EXPECT_EQ(usable.get(), holder_->Get().get());
+  // The refused map is not reported as the one in use.
+  EXPECT_EQ(follower_->version(), usable_version);
+  EXPECT_EQ(Adopted().size(), adoptions);
+  EXPECT_FALSE(*follower_->PollOnce());  // and not rebuilt on every poll
+  // A usable map after it is adopted again.
+  SetState("s3", meta::SHARD_ACTIVE);
+  EXPECT_TRUE(*follower_->PollOnce());
+  EXPECT_GT(follower_->version(), usable_version);
+  EXPECT_EQ(Adopted().back(), follower_->version());
 }
 
 TEST_F(ShardMapFollowerTest, PollingThreadPicksUpChanges) {

@@ -242,6 +242,21 @@ absl::Status MetadServer::OpenReplica(bool force_bootstrap) {
   log_options.log_key = options_.log_key;
   auto log = EtcdLog::Create(log_options);
   if (!log.ok()) return log.status();
+  // A store ahead of the log belongs to another log (e.g. a checkpoint
+  // restored against a new etcd): tailing from its position would skip
+  // every entry the new log gives positions it already "applied". Refuse.
+  // (If etcd is unreachable now, start: tailing waits for it anyway.)
+  if (auto applied = (*store)->ReadAppliedPosition(); applied.ok() && *applied > 0) {
+    absl::StatusOr<uint64_t> last = (*log)->LastPosition();
+    if (last.ok() && *last < *applied) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the store under ", store_dir(), " has applied log position ",
+          *applied, " but the etcd log (key ", options_.log_key,
+          ") ends at ", *last,
+          ": the store belongs to another log; restore etcd from a snapshot "
+          "taken after this store's checkpoint, or start on an empty --data"));
+    }
+  }
   ReplicaOptions ro;
   ro.apply_timeout = absl::Seconds(options_.apply_timeout_seconds);
   ro.max_batch_commands = static_cast<size_t>(options_.max_batch_commands);

@@ -62,9 +62,18 @@ grpc::ServerUnaryReactor* MetadataService::GetImage(
   };
   if (request->read().stale_ok()) {
     answer();
-  } else {
-    reads_->Submit(std::move(answer));
+    return reactor;
   }
+  reads_->Submit([context, reactor, answer] {
+    // A caller whose deadline passed while the read was queued (etcd slow
+    // or cut off) is gone: free the thread for the next read.
+    if (context->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                   "cancelled while queued"));
+      return;
+    }
+    answer();
+  });
   return reactor;
 }
 

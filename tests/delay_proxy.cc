@@ -63,6 +63,9 @@ struct DelayProxy::Conn {
   std::atomic<int> upstream{-1};
   std::string client_ip;
   std::atomic<bool> dead{false};
+  // Blackholed: the pumps move nothing and a pending upstream dial waits.
+  // Set under the proxy's mu_; read by the pumps without it.
+  std::atomic<bool> held{false};
   std::atomic<bool> finished{false};  // sockets closed; owner may be joined
   std::thread owner;
 
@@ -148,9 +151,30 @@ void DelayProxy::Isolate(const std::string& ip) {
   }
 }
 
+bool DelayProxy::BlackholedLocked(const std::string& client_ip) const {
+  return blackholed_.count(client_ip) > 0 ||
+         blackholed_.count(options_.upstream_host) > 0;
+}
+
+void DelayProxy::Blackhole(const std::string& ip) {
+  std::lock_guard<std::mutex> lock(mu_);
+  blackholed_.insert(ip);
+  for (auto& c : conns_) {
+    if (c->finished.load() || c->dead.load() || c->held.load()) continue;
+    if (c->client_ip == ip || ip == options_.upstream_host) {
+      c->held.store(true);
+      held_.fetch_add(1);
+    }
+  }
+}
+
 void DelayProxy::Restore(const std::string& ip) {
   std::lock_guard<std::mutex> lock(mu_);
   isolated_.erase(ip);
+  blackholed_.erase(ip);
+  for (auto& c : conns_) {
+    if (c->held.load() && !BlackholedLocked(c->client_ip)) c->held.store(false);
+  }
 }
 
 size_t DelayProxy::open_connections() {
@@ -201,6 +225,10 @@ void DelayProxy::AcceptLoop() {
     auto conn = std::make_unique<Conn>();
     conn->client = fd;
     conn->client_ip = ip;
+    if (BlackholedLocked(ip)) {
+      conn->held.store(true);
+      held_.fetch_add(1);
+    }
     Conn* raw = conn.get();
     conns_.push_back(std::move(conn));
     accepted_.fetch_add(1);
@@ -211,6 +239,10 @@ void DelayProxy::AcceptLoop() {
 void DelayProxy::Serve(Conn* conn) {
   sockaddr_in addr;
   ParseAddress(options_.upstream_host, options_.upstream_port, &addr);
+  // A connection accepted during a blackhole stays unanswered until then.
+  while (conn->held.load() && !conn->dead.load() && !stop_.load()) {
+    ::poll(nullptr, 0, kPollSliceMs);
+  }
   int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   conn->upstream.store(up);
   bool connected = false;
@@ -258,6 +290,10 @@ void DelayProxy::Pump(Conn* conn, int from, int to) {
   bool eof = false;
   std::vector<char> buf(64 << 10);
   while (!conn->dead.load()) {
+    if (conn->held.load()) {  // blackholed: neither read nor send
+      ::poll(nullptr, 0, kPollSliceMs);
+      continue;
+    }
     absl::Time now = absl::Now();
     while (!queue.empty() && queue.front().due <= now) {
       const std::string& data = queue.front().data;

@@ -13,6 +13,14 @@
 // every proxy, then taking its link down (tests/harness/netns.h), so the
 // zone learns of its closed connections before the link goes silent.
 //
+// Silent cutting: Blackhole(ip) instead holds every connection of `ip`
+// (every connection, if `ip` is the upstream host) open and moves no byte
+// on it in either direction, and holds new ones accepted but unanswered
+// (nothing is sent upstream), until Restore(ip): what a partition that
+// drops packets looks like to both ends (no RST, no FIN; only timeouts and
+// keepalives notice). On Restore the held bytes flow on, in order, as
+// after TCP retransmission, and held new connections dial upstream.
+//
 // Threads: one acceptor plus, per connection, an owner thread (connects
 // upstream, pumps client -> upstream, joins its helper, closes the sockets)
 // and one helper pumping upstream -> client. All are owned by the proxy:
@@ -60,13 +68,16 @@ class DelayProxy {
   std::string address() const;
   const DelayProxyOptions& options() const { return options_; }
 
-  // See the file comment. Both are idempotent.
+  // See the file comment. All are idempotent; Restore ends both kinds of
+  // cut of `ip`.
   void Isolate(const std::string& ip);
+  void Blackhole(const std::string& ip);
   void Restore(const std::string& ip);
 
   uint64_t accepted() const { return accepted_.load(); }  // forwarded connections
   uint64_t refused() const { return refused_.load(); }    // reset while isolated
   uint64_t cut() const { return cut_.load(); }  // closed by Isolate
+  uint64_t held() const { return held_.load(); }  // held by Blackhole
   uint64_t bytes() const { return bytes_.load(); }  // forwarded, both ways
   size_t open_connections();
 
@@ -77,6 +88,7 @@ class DelayProxy {
   void Serve(Conn* conn);
   void Pump(Conn* conn, int from, int to);
   bool IsolatedLocked(const std::string& client_ip) const;
+  bool BlackholedLocked(const std::string& client_ip) const;
   void ReapFinished(bool all);
 
   const DelayProxyOptions options_;
@@ -84,10 +96,11 @@ class DelayProxy {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
-  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_{0}, bytes_{0};
+  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_{0}, held_{0}, bytes_{0};
 
   std::mutex mu_;
   std::set<std::string> isolated_;       // guarded by mu_
+  std::set<std::string> blackholed_;     // guarded by mu_
   std::list<std::unique_ptr<Conn>> conns_;  // guarded by mu_
 };
 

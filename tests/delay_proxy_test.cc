@@ -1,5 +1,6 @@
 // DelayProxy on loopback: delay per direction, byte-exact forwarding with
-// back-pressure, half-close, and cut/restore by client address.
+// back-pressure, half-close, and cut (reset or silent)/restore by client
+// address.
 #include "tests/delay_proxy.h"
 
 #include <arpa/inet.h>
@@ -190,6 +191,45 @@ TEST(DelayProxyTest, IsolateClosesConnectionsAndRefusesUntilRestored) {
   EXPECT_EQ(ReadN(fd, 1), "c");
   ::close(fd);
   EXPECT_EQ(proxy->accepted(), 2u);
+}
+
+// Nothing arrives within `wait` (a timeout, not an end of stream).
+bool SilentFor(int fd, absl::Duration wait) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) == 0;
+}
+
+TEST(DelayProxyTest, BlackholeHoldsConnectionsSilentlyUntilRestored) {
+  EchoServer echo;
+  auto proxy = StartProxy(echo.port(), absl::Milliseconds(5));
+  ASSERT_NE(proxy, nullptr);
+  int fd = Dial(proxy->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, "a", 1, MSG_NOSIGNAL), 1);
+  ASSERT_EQ(ReadN(fd, 1), "a");
+
+  proxy->Blackhole("127.0.0.1");
+  EXPECT_EQ(proxy->held(), 1u);
+  // The open connection neither answers nor ends: no echo, no FIN/RST.
+  ASSERT_EQ(::send(fd, "b", 1, MSG_NOSIGNAL), 1);
+  EXPECT_TRUE(SilentFor(fd, absl::Milliseconds(500)));
+  // A new connection is accepted but never answered.
+  int fresh = Dial(proxy->port());
+  ASSERT_GE(fresh, 0);
+  ASSERT_EQ(::send(fresh, "x", 1, MSG_NOSIGNAL), 1);
+  EXPECT_TRUE(SilentFor(fresh, absl::Milliseconds(500)));
+  EXPECT_EQ(proxy->held(), 2u);
+  EXPECT_EQ(proxy->cut(), 0u);
+  EXPECT_EQ(proxy->refused(), 0u);
+
+  // Healing delivers what was held, in order, on both connections.
+  proxy->Restore("127.0.0.1");
+  EXPECT_EQ(ReadN(fd, 1), "b");
+  EXPECT_EQ(ReadN(fresh, 1), "x");
+  ASSERT_EQ(::send(fd, "c", 1, MSG_NOSIGNAL), 1);
+  EXPECT_EQ(ReadN(fd, 1), "c");
+  ::close(fd);
+  ::close(fresh);
 }
 
 }  // namespace

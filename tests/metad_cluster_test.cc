@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "metadata/password.h"
@@ -136,7 +137,10 @@ TEST(MetadClusterTest, KilledReplicaCatchesUpUnderLoad) {
                       absl::Seconds(30)))
       << "writes stalled with one replica down";
   ASSERT_OK(cluster->StartMetad(2));
-  absl::SleepFor(absl::Seconds(1));  // some writes while it catches up
+  // Some writes while it catches up.
+  const size_t at_restart = load.acked().size();
+  ASSERT_TRUE(WaitFor([&] { return load.acked().size() > at_restart + 100; },
+                      absl::Seconds(30)));
   load.Stop();
   auto digest = cluster->WaitConverged(absl::Seconds(60));
   ASSERT_TRUE(digest.ok()) << digest.status();
@@ -193,6 +197,41 @@ TEST(MetadClusterTest, RetriesKeepTheFirstResultAndLimitsHold) {
     auto r = cluster->all().Execute(PutJsonCommand(ImageId("failover", k), 50));
     ASSERT_TRUE(r.ok()) << r.status();
   }
+}
+
+TEST(MetadClusterTest, StoreAheadOfANewLogRefusesToStart) {
+  // A store restored against an etcd whose log is behind it (here: a
+  // brand-new etcd) must not start: it would skip the new log's entries.
+  auto first = MetadCluster::Start(1, 1, {"--trim-interval", "0"});
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (int k = 0; k < 5; ++k) {
+    auto r = (*first)->all().Execute(PutJsonCommand(ImageId("ahead", k), 100));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  ASSERT_OK((*first)->KillMetad(0));
+  EtcdClusterOptions etcd_options;
+  etcd_options.members = 1;
+  auto other = EtcdCluster::Start(etcd_options);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ProcessOptions po;
+  po.name = "metad-ahead";
+  po.log_path = (*first)->data_dir(0) + ".ahead.log";
+  po.argv = {RunfilePath("tools/berth"), "metad",
+             "--listen", absl::StrCat("127.0.0.1:", FreePort()),
+             "--data", (*first)->data_dir(0),
+             "--etcd", absl::StrJoin((*other)->endpoints(), ","),
+             "--replica-id", "metad-ahead"};
+  auto p = Process::Start(std::move(po));
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::StatusOr<int> code = (*p)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok()) << code.status() << (*p)->LogTail();
+  EXPECT_NE(*code, 0);
+  EXPECT_NE((*p)->LogTail().find("belongs to another log"), std::string::npos)
+      << (*p)->LogTail();
+  // The original log still serves the store.
+  ASSERT_OK((*first)->StartMetad(0));
+  auto converged = (*first)->WaitConverged(absl::Seconds(30));
+  EXPECT_TRUE(converged.ok()) << converged.status();
 }
 
 }  // namespace

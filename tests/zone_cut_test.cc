@@ -17,6 +17,15 @@
 //  3. after healing, metad-a reaches the others' applied position and
 //     digest, and everything acknowledged during the cut pulls back
 //     byte-identically through zone a's frontend.
+//
+// The second case cuts zone a silently (DelayProxy::Blackhole on every
+// proxy: open connections stay open but go quiet, new ones are accepted
+// and never answered; no RST, no FIN), as a partition that drops packets
+// looks. The same outcomes hold, and within bounds that show nothing waits
+// for an RPC deadline on zone a: a push in b/c takes seconds (its chunks'
+// copies to blobd-a are cut short once W acked and blobd-a is then
+// skipped), pulls in b/c read own-zone copies, and frontends b/c send
+// metadata calls to their own zone's metad (--metadata-prefer-first).
 #include <functional>
 #include <iostream>
 #include <map>
@@ -340,6 +349,13 @@ class ZoneCutTest : public ::testing::Test {
     ASSERT_TRUE(zones_[k].ns->SetLinkUp(false).ok());
   }
 
+  // Silently: see the file comment. Heal(k) ends it.
+  void SilentCut(int k) {
+    for (Zone& z : zones_) {
+      for (DelayProxy* p : z.proxies()) p->Blackhole(zones_[k].ip());
+    }
+  }
+
   void Heal(int k) {
     ASSERT_TRUE(zones_[k].ns->SetLinkUp(true).ok());
     for (Zone& z : zones_) {
@@ -550,6 +566,151 @@ TEST_F(ZoneCutTest, CutZoneKeepsStaleImageReadsAndCatchesUpAfterHealing) {
   }
   std::cerr << "zone cut test took " << absl::FormatDuration(absl::Now() - test_start)
             << " after setup\n";
+}
+
+// How long `fn` takes.
+absl::Duration Timed(const std::function<void()>& fn) {
+  const absl::Time start = absl::Now();
+  fn();
+  return absl::Now() - start;
+}
+
+TEST_F(ZoneCutTest, SilentCutStallsNothingOutsideTheZoneAndHeals) {
+  const absl::Time test_start = absl::Now();
+  const RegistryClient fe_b = zones_[1].Frontend();
+  const RegistryClient fe_c = zones_[2].Frontend();
+  // Bounds that an RPC deadline (blob 60 s, etcd 5 s per attempt) would
+  // exceed; generous for a loaded 2-core machine.
+  const absl::Duration kPushBound = absl::Seconds(8);
+  const absl::Duration kPullBound = absl::Seconds(5);
+
+  auto chain = LoadChain();
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  std::vector<PushImage> before(chain->begin(), chain->end());
+  PushOptions push;
+  push.tags = {{"latest", before.back().id}};
+  absl::StatusOr<PushReport> report;
+  const absl::Duration push_before = Timed(
+      [&] { report = PushChain(fe_b, "silent/before", before, push); });
+  ASSERT_TRUE(report.ok()) << report.status();
+  const std::string converged_before = WaitConverged(absl::Seconds(30));
+  ASSERT_FALSE(converged_before.empty());
+
+  ASSERT_NO_FATAL_FAILURE(MakeEtcdLeader(0));
+  const std::string etcd_a = EtcdIds(0).first;
+  SilentCut(0);
+  uint64_t held = 0, cut = 0;
+  for (const Zone& z : zones_) {
+    for (DelayProxy* p : z.proxies()) {
+      held += p->held();
+      cut += p->cut();
+    }
+  }
+  EXPECT_GT(held, 0u);
+  EXPECT_EQ(cut, 0u);  // silent: no connection was closed
+  std::cerr << "silent cut of zone a: " << held << " proxied connections held\n";
+  const absl::Time cut_at = absl::Now();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto b = EtcdIds(1), c = EtcdIds(2);
+        return !b.second.empty() && b.second != "0" && b.second != etcd_a &&
+               b.second == c.second && EtcdHealthy(1) && EtcdHealthy(2);
+      },
+      absl::Seconds(30), absl::Milliseconds(100)));
+  std::cerr << "etcd b/c elected a new leader "
+            << absl::FormatDuration(absl::Now() - cut_at) << " after the cut\n";
+
+  // (1) pushes in b and c, each bounded; tags linearizable across them.
+  auto d1 = MakeImage("silent-cut/d1", "", "synthetic_hello.tar");
+  auto d2 = MakeImage("silent-cut/d2", d1.ok() ? d1->id : "",
+                      "46af0962ab5afeb5ce6740d4d91652e69206fc991fd5328c1a94d364ad00e457/layer.tar");
+  auto e1 = MakeImage("silent-cut/e1", "", "collision/collision-0.tar");
+  ASSERT_TRUE(d1.ok() && d2.ok() && e1.ok());
+  const std::vector<PushImage> during = {*d1, *d2};
+  push.tags = {{"latest", d2->id}};
+  const absl::Duration push_b = Timed(
+      [&] { report = PushChain(fe_b, "silent/during", during, push); });
+  ASSERT_TRUE(report.ok()) << "push in zone b during the cut: " << report.status();
+  push.tags = {{"v1", e1->id}};
+  const absl::Duration push_c =
+      Timed([&] { report = PushChain(fe_c, "silent/c", {*e1}, push); });
+  ASSERT_TRUE(report.ok()) << "push in zone c during the cut: " << report.status();
+  std::cerr << "push of 2 images in zone b: " << absl::FormatDuration(push_b)
+            << " during the silent cut (" << absl::FormatDuration(push_before)
+            << " for 3 before it); push of 1 image in zone c: "
+            << absl::FormatDuration(push_c) << "\n";
+  EXPECT_LT(push_b, kPushBound);
+  EXPECT_LT(push_c, kPushBound);
+  auto tags = fe_c.GetTags("silent/during");
+  ASSERT_TRUE(tags.ok()) << tags.status();
+  ASSERT_EQ(tags->status, 200) << tags->body;
+  EXPECT_EQ(Tags(*tags)["latest"], d2->id);
+  const std::string moved_to = before[1].id;
+  auto put = fe_c.PutTag("silent/before", "latest", moved_to);
+  ASSERT_TRUE(put.ok()) << put.status();
+  ASSERT_EQ(put->status, 200) << put->body;
+  tags = fe_b.GetTags("silent/before");
+  ASSERT_TRUE(tags.ok()) << tags.status();
+  ASSERT_EQ(tags->status, 200) << tags->body;
+  EXPECT_EQ(Tags(*tags)["latest"], moved_to);
+  // Pulls in b and c read their own zone's copies: never a wait on
+  // blobd-a (chunks from before the cut have a copy there too).
+  for (const RegistryClient* fe : {&fe_b, &fe_c}) {
+    for (const char* repo : {"silent/before", "silent/during"}) {
+      absl::StatusOr<PullResult> pulled;
+      const absl::Duration took = Timed([&] { pulled = PullAndVerify(*fe, repo); });
+      ASSERT_TRUE(pulled.ok()) << repo << ": " << pulled.status();
+      std::cerr << "pull of " << repo << " in zone "
+                << (fe == &fe_b ? "b" : "c") << " during the silent cut: "
+                << absl::FormatDuration(took) << "\n";
+      EXPECT_LT(took, kPullBound) << repo;
+    }
+  }
+
+  // (2) inside zone a: complete images from before, 503 for the rest.
+  Inside(0, [&] {
+    const RegistryClient fe_a = zones_[0].Frontend();
+    for (const PushImage& image : before) {
+      const absl::Duration took = Timed([&] { ExpectServed(fe_a, image); });
+      EXPECT_LT(took, absl::Seconds(3)) << image.id;
+    }
+    absl::StatusOr<HttpResponse> r;
+    absl::Duration took = Timed([&] { r = fe_a.GetTags("silent/before"); });
+    ExpectPrompt503(r, took, "GET tags silent/before (silent cut)");
+    took = Timed([&] { r = fe_a.GetImageJson(d1->id); });
+    ExpectPrompt503(r, took, "GET json of d1 (silent cut)");
+  });
+  if (HasFatalFailure()) return;
+
+  // (3) heal: the held connections flow again; zone a catches up.
+  ASSERT_NO_FATAL_FAILURE(Heal(0));
+  const absl::Time healed = absl::Now();
+  const std::string converged_after = WaitConverged(absl::Seconds(60));
+  ASSERT_FALSE(converged_after.empty());
+  EXPECT_NE(converged_after, converged_before);
+  std::cerr << "zone a caught up " << absl::FormatDuration(absl::Now() - healed)
+            << " after healing the silent cut (applied, digest: "
+            << converged_after << ")\n";
+  Inside(0, [&] {
+    const RegistryClient fe_a = zones_[0].Frontend();
+    auto pulled = PullAndVerify(fe_a, "silent/during");
+    ASSERT_TRUE(pulled.ok()) << pulled.status();
+    EXPECT_EQ(pulled->tags, (std::map<std::string, std::string>{{"latest", d2->id}}));
+    for (const PushImage& image : during) {
+      ASSERT_EQ(pulled->images.count(image.id), 1u) << image.id;
+      EXPECT_TRUE(pulled->images.at(image.id).layer == image.layer) << image.id;
+    }
+    auto c_pulled = PullAndVerify(fe_a, "silent/c");
+    ASSERT_TRUE(c_pulled.ok()) << c_pulled.status();
+    ASSERT_EQ(c_pulled->images.count(e1->id), 1u);
+    EXPECT_TRUE(c_pulled->images.at(e1->id).layer == e1->layer);
+    auto tags_a = fe_a.GetTags("silent/before");
+    ASSERT_TRUE(tags_a.ok()) << tags_a.status();
+    EXPECT_EQ(tags_a->status, 200) << tags_a->body;
+    EXPECT_EQ(Tags(*tags_a)["latest"], moved_to);
+  });
+  std::cerr << "silent zone cut test took "
+            << absl::FormatDuration(absl::Now() - test_start) << " after setup\n";
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ struct Result {
   double p50_ms = 0;
   double p99_ms = 0;
   uint64_t errors = 0;
+  uint64_t done = 0;  // successful calls
 };
 
 // Runs `op` on `threads` threads for `seconds`; op(thread, n) -> ok.
@@ -71,7 +72,8 @@ Result Measure(int threads, double seconds, Op op) {
   std::sort(all.begin(), all.end());
   Result r;
   r.errors = errors.load();
-  r.per_second = (all.size() - r.errors) / elapsed;
+  r.done = all.size() - r.errors;
+  r.per_second = r.done / elapsed;
   if (!all.empty()) {
     r.p50_ms = all[all.size() / 2];
     r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -118,7 +120,8 @@ Result MeasureAsync(int slots, double seconds, Start start) {
   std::sort(all.begin(), all.end());
   Result r;
   r.errors = errors.load();
-  r.per_second = (all.size() - r.errors) / elapsed;
+  r.done = all.size() - r.errors;
+  r.per_second = r.done / elapsed;
   if (!all.empty()) {
     r.p50_ms = all[all.size() / 2];
     r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -168,8 +171,29 @@ int Main(int argc, char** argv) {
     etcd.push_back(etcdserverpb::KV::NewStub(
         grpc::CreateChannel(ep, grpc::InsecureChannelCredentials())));
   }
-  std::printf("%-9s %14s %14s %9s %9s %7s %s\n", "writers", "etcd puts/s",
-              "writes/s", "p50 ms", "p99 ms", "ratio", "errors");
+  // etcd's current revision: every log append takes one, so revisions
+  // taken during a write run tell the commands per log entry (heartbeats
+  // take about one per replica per second too).
+  const auto revision = [&]() -> int64_t {
+    etcdserverpb::RangeRequest req;
+    req.set_key("/bench/revision");
+    etcdserverpb::RangeResponse resp;
+    grpc::ClientContext ctx;
+    if (!etcd[0]->Range(&ctx, req, &resp).ok()) return 0;
+    return resp.header().revision();
+  };
+  const auto report = [&](int writers, const Result& raw, const Result& w,
+                          int64_t revisions) {
+    std::printf("%-9d %14.0f %14.0f %9.2f %9.2f %6.0f%% %11.1f %llu\n",
+                writers, raw.per_second, w.per_second, w.p50_ms, w.p99_ms,
+                100 * w.per_second / raw.per_second,
+                revisions > 0 ? static_cast<double>(w.done) / revisions : 0.0,
+                static_cast<unsigned long long>(w.errors + raw.errors));
+    std::fflush(stdout);
+  };
+  std::printf("%-9s %14s %14s %9s %9s %7s %11s %s\n", "writers",
+              "etcd puts/s", "writes/s", "p50 ms", "p99 ms", "ratio",
+              "cmds/entry", "errors");
   std::vector<std::unique_ptr<meta::Metadata::Stub>> metad;
   for (int i = 0; i < cluster.size(); ++i) {
     metad.push_back(meta::Metadata::NewStub(grpc::CreateChannel(
@@ -202,6 +226,7 @@ int Main(int argc, char** argv) {
             });
       });
       using Exec = AsyncCall<meta::Command, meta::CommandResult>;
+      const int64_t rev0 = revision();
       Result w = MeasureAsync(writers, seconds, [&](int t, uint64_t,
                                                     auto done) {
         auto* call = new Exec;
@@ -219,11 +244,7 @@ int Main(int argc, char** argv) {
               done(ok);
             });
       });
-      std::printf("%-9d %14.0f %14.0f %9.2f %9.2f %6.0f%% %llu\n", writers,
-                  raw.per_second, w.per_second, w.p50_ms, w.p99_ms,
-                  100 * w.per_second / raw.per_second,
-                  static_cast<unsigned long long>(w.errors + raw.errors));
-      std::fflush(stdout);
+      report(writers, raw, w, revision() - rev0);
       continue;
     }
     Result raw = Measure(writers, seconds, [&](int t, uint64_t) {
@@ -235,6 +256,7 @@ int Main(int argc, char** argv) {
       ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
       return etcd[t % etcd.size()]->Put(&ctx, req, &resp).ok();
     });
+    const int64_t rev0 = revision();
     Result w = Measure(writers, seconds, [&](int t, uint64_t) {
       std::string id = ImageId("bench", seq.fetch_add(1));
       auto r = cluster.one(t % 3).Execute(PutJsonCommand(id, 200));
@@ -242,11 +264,7 @@ int Main(int argc, char** argv) {
       if (ok) record(id);
       return ok;
     });
-    std::printf("%-9d %14.0f %14.0f %9.2f %9.2f %6.0f%% %llu\n", writers,
-                raw.per_second, w.per_second, w.p50_ms, w.p99_ms,
-                100 * w.per_second / raw.per_second,
-                static_cast<unsigned long long>(w.errors + raw.errors));
-    std::fflush(stdout);
+    report(writers, raw, w, revision() - rev0);
   }
 
   if (!reads || ids.empty()) return 0;

@@ -5,7 +5,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +17,7 @@
 #include "proto/blobstore.grpc.pb.h"
 #include "tools/ctl/cluster_blobs.h"
 #include "tools/ctl/commands.h"
+#include "tools/ctl/frontend_adoption.h"
 #include "tools/ctl/layer_repair.h"
 
 namespace berth::ctl {
@@ -94,6 +94,17 @@ absl::StatusOr<blob::CapacityResponse> AskCapacity(Context* ctx,
   return response;
 }
 
+// [{id, address, shard_map_version}] of the frontends' reports.
+nlohmann::json FrontendVersionsJson(const FrontendReports& reports) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const meta::FrontendReport& r : reports) {
+    out.push_back({{"id", r.id()},
+                   {"address", r.address()},
+                   {"shard_map_version", r.shard_map_version()}});
+  }
+  return out;
+}
+
 int ListShards(Context* ctx) {
   auto config = ReadClusterConfig(ctx);
   if (!config.ok()) return ctx->Fail(config.status());
@@ -121,6 +132,13 @@ int ListShards(Context* ctx) {
     }
     out["shards"].push_back(row);
   }
+  // Which map each frontend seen in the last minute runs on.
+  auto frontends = ReadFrontendReports(ctx);
+  if (frontends.ok()) {
+    out["frontends"] = FrontendVersionsJson(*frontends);
+  } else {
+    out["frontends_error"] = std::string(frontends.status().message());
+  }
   if (ctx->flags.json) {
     std::cout << out.dump() << "\n";
     return kExitOk;
@@ -144,6 +162,14 @@ int ListShards(Context* ctx) {
                 row["weight"].get<uint32_t>(),
                 row["state"].get<std::string>().c_str(), used.c_str(),
                 total.c_str(), chunks.c_str());
+  }
+  if (frontends.ok()) {
+    const FrontendReports lagging =
+        LaggingFrontends(*frontends, config->shard_map_version());
+    std::printf("%zu frontend(s) seen in the last minute, %zu on an older "
+                "map%s%s\n",
+                frontends->size(), lagging.size(), lagging.empty() ? "" : ": ",
+                DescribeFrontends(lagging).c_str());
   }
   return kExitOk;
 }
@@ -241,13 +267,77 @@ absl::StatusOr<RepairSummary> RepairPass(Context* ctx, const ClusterBlobs& blobs
 
 struct DrainArgs {
   std::string id;
-  double settle_s = 5;
+  double settle_s = 30;  // at most this long for frontends to adopt the map
+  bool force = false;    // copy even if some frontend did not adopt it
   int max_passes = 4;
 };
 
-// Marks the shard draining, waits for frontends to pick the map up, then
-// repairs until a pass changes nothing. Exit 0 when every chunk has R good
-// copies on active shards, 5 otherwise (rerun once shards are back).
+// Waits until every frontend seen in the last minute reports shard map
+// `version` or newer (they report at once after adopting a map), at most
+// args.settle_s. Returns the reports, or the exit code when they lag and
+// there is no --force: copying then could miss chunks such a frontend is
+// still placing on the draining shard.
+absl::StatusOr<FrontendReports> AwaitFrontends(Context* ctx,
+                                               const DrainArgs& args,
+                                               uint64_t version, int* exit) {
+  AdoptionWaitOptions wait;
+  wait.timeout = absl::Seconds(args.settle_s);
+  auto result = WaitForAdoption([ctx] { return ReadFrontendReports(ctx); },
+                                version, wait);
+  if (!result.ok()) {
+    *exit = ctx->Fail(result.status());
+    return result.status();
+  }
+  if (result->frontends.empty()) {
+    std::fprintf(stderr,
+                 "berthctl: warning: no frontend reported in the last minute; "
+                 "cannot confirm that frontends follow shard map version "
+                 "%llu (frontends with --report-interval 0 are not seen)\n",
+                 static_cast<unsigned long long>(version));
+  } else if (result->adopted) {
+    std::fprintf(stderr,
+                 "every frontend (%zu) runs shard map version %llu or newer "
+                 "(waited %s)\n",
+                 result->frontends.size(),
+                 static_cast<unsigned long long>(version),
+                 absl::FormatDuration(absl::Trunc(result->waited,
+                                                  absl::Milliseconds(1)))
+                     .c_str());
+  } else {
+    const std::string lagging = DescribeFrontends(result->lagging);
+    if (!args.force) {
+      if (ctx->flags.json) {
+        std::cout << nlohmann::json{{"shard", args.id},
+                                    {"drained", false},
+                                    {"shard_map_version", version},
+                                    {"lagging_frontends",
+                                     FrontendVersionsJson(result->lagging)}}
+                         .dump()
+                  << "\n";
+      }
+      absl::Status st = absl::FailedPreconditionError(absl::StrCat(
+          "not every frontend adopted shard map version ", version,
+          " within ", args.settle_s, " s: ", lagging,
+          ". They may still place new chunks on ", args.id,
+          "; nothing was copied. Check that they run and follow the map "
+          "(--shard-map-interval > 0, --report-interval > 0; a stopped "
+          "frontend leaves this list within a minute), then rerun, or pass "
+          "--force to copy anyway"));
+      *exit = ctx->Fail(st);
+      return st;
+    }
+    std::fprintf(stderr,
+                 "berthctl: warning: --force: copying although these "
+                 "frontends did not adopt shard map version %llu: %s\n",
+                 static_cast<unsigned long long>(version), lagging.c_str());
+  }
+  return std::move(result->frontends);
+}
+
+// Marks the shard draining, waits until every frontend reports the new map
+// (AwaitFrontends), then repairs until a pass changes nothing. Exit 0 when
+// every chunk has R good copies on active shards, 5 otherwise (rerun once
+// shards are back) or when frontends lag without --force.
 int DrainShard(Context* ctx, const DrainArgs& args) {
   auto config = ReadClusterConfig(ctx);
   if (!config.ok()) return ctx->Fail(config.status());
@@ -261,15 +351,23 @@ int DrainShard(Context* ctx, const DrainArgs& args) {
     command.mutable_set_shard_state()->set_id(args.id);
     command.mutable_set_shard_state()->set_state(meta::SHARD_DRAINING);
     if (absl::Status st = Execute(ctx, command); !st.ok()) return ctx->Fail(st);
+    // The version to wait for: the map with the shard draining (or newer).
+    config = ReadClusterConfig(ctx);
+    if (!config.ok()) return ctx->Fail(config.status());
     std::fprintf(stderr,
-                 "shard %s is draining; waiting %.0f s for frontends to "
-                 "follow the shard map\n",
-                 args.id.c_str(), args.settle_s);
-    // Frontends re-read the map every 2 s and keep the old client only for
-    // uploads already running; after this no new chunk goes to the shard.
-    std::this_thread::sleep_for(std::chrono::milliseconds(
-        static_cast<int64_t>(args.settle_s * 1000)));
+                 "shard %s is draining (shard map version %llu); waiting up "
+                 "to %.0f s for every frontend to adopt it\n",
+                 args.id.c_str(),
+                 static_cast<unsigned long long>(config->shard_map_version()),
+                 args.settle_s);
   }
+  // Also on a rerun (already draining): frontends restarted with an old
+  // --blobd seed must be on the map too. Frontends keep the old client
+  // only for uploads already running; `shards remove` re-checks for those.
+  int exit = kExitOk;
+  auto frontends =
+      AwaitFrontends(ctx, args, config->shard_map_version(), &exit);
+  if (!frontends.ok()) return exit;
   auto blobs = OpenClusterBlobs(ctx);
   if (!blobs.ok()) return ctx->Fail(blobs.status());
   if (blobs->client->replicas() < static_cast<size_t>(blobs->replicas)) {
@@ -302,6 +400,8 @@ int DrainShard(Context* ctx, const DrainArgs& args) {
     nlohmann::json out = SummaryJson(total);
     out["shard"] = args.id;
     out["drained"] = done;
+    out["shard_map_version"] = config->shard_map_version();
+    out["frontends"] = FrontendVersionsJson(*frontends);
     std::cout << out.dump() << "\n";
   } else {
     PrintSummary(absl::StrCat("drain ", args.id).c_str(), total);
@@ -494,10 +594,15 @@ void AddShardCommands(CLI::App& app, Context* ctx) {
       "copies without it (rerunnable)");
   drain_cmd->add_option("id", drain->id, "shard id")->required();
   drain_cmd->add_option("--settle", drain->settle_s,
-                        "seconds to wait after marking it draining, for "
-                        "frontends to follow the map (they poll every 2 s)")
+                        "seconds to wait at most, after marking it draining, "
+                        "for every frontend seen in the last minute to "
+                        "report the new shard map (they poll it every 2 s "
+                        "and report at once); exit 5 if some do not")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 600.0));
+  drain_cmd->add_flag("--force", drain->force,
+                      "copy even if some frontends did not report the new "
+                      "map (they may still write chunks to the shard)");
   OnRun(drain_cmd, ctx, [ctx, drain] { return DrainShard(ctx, *drain); });
 
   auto remove_id = std::make_shared<std::string>();

@@ -169,7 +169,12 @@ json FrontendRows(const meta::StatusResponse& first) {
                    {"started_unix", f.started_unix()},
                    {"seen_unix", f.seen_unix()},
                    {"seen_seconds_ago", std::max<int64_t>(0, now - f.seen_unix())},
-                   {"via", f.via()}});
+                   {"via", f.via()},
+                   // The shard map its new requests use (0 = its --blobd
+                   // seed) and the images-deleted generation it applied.
+                   {"shard_map_version", f.shard_map_version()},
+                   {"images_deleted_generation",
+                    f.images_deleted_generation()}});
   }
   return out;
 }
@@ -276,11 +281,12 @@ void PrintHuman(const json& out) {
   }
 
   std::printf("\nFRONTENDS  seen in the last minute\n");
-  Table fe({"FRONTEND", "ZONE", "VERSION", "ADDRESS", "REQ/S", "IN FLIGHT",
-            "UPLOADS", "CONNS", "UP SINCE", "SEEN"});
+  Table fe({"FRONTEND", "ZONE", "VERSION", "ADDRESS", "MAP", "REQ/S",
+            "IN FLIGHT", "UPLOADS", "CONNS", "UP SINCE", "SEEN"});
   for (const json& f : out["frontends"]) {
     fe.Add({f["id"], f["zone"].get<std::string>().empty() ? "-" : f["zone"].get<std::string>(),
             f["version"], f["address"],
+            U(f["shard_map_version"].get<uint64_t>()),
             Fixed(f["requests_per_second"].get<double>(), 1),
             std::to_string(f["in_flight_requests"].get<int64_t>()),
             std::to_string(f["uploads_in_flight"].get<int64_t>()),
