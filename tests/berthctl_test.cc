@@ -161,6 +161,13 @@ TEST_F(BerthctlTest, StatusShowsTheWholeCluster) {
         if (r.exit_code != 0) return false;
         st = json::parse(r.out, nullptr, false);
         if (st.is_discarded() || st["frontends"].size() < 2) return false;
+        // Each frontend reports the shard map it adopted (at once).
+        for (const json& f : st["frontends"]) {
+          if (!st["shard_map"].contains("map_version") ||
+              f["shard_map_version"] != st["shard_map"]["map_version"]) {
+            return false;
+          }
+        }
         // Serving, registered (heartbeat) and in the roster (joined at
         // the first heartbeat).
         for (const json& rep : st["replicas"]) {
@@ -210,6 +217,7 @@ TEST_F(BerthctlTest, StatusShowsTheWholeCluster) {
   EXPECT_EQ(frontends["frontend-1"]["address"], c().Address("frontend-1"));
   for (auto& [id, f] : frontends) {
     EXPECT_FALSE(f["version"].get<std::string>().empty()) << f.dump();
+    EXPECT_GT(f["shard_map_version"].get<uint64_t>(), 0u) << f.dump();
     EXPECT_LE(f["seen_seconds_ago"].get<int64_t>(), 60) << f.dump();
     EXPECT_GE(f["requests_per_second"].get<double>(), 0.0);
   }
@@ -219,7 +227,8 @@ TEST_F(BerthctlTest, StatusShowsTheWholeCluster) {
   ASSERT_EQ(table.exit_code, 0) << Describe(table);
   for (const char* needle :
        {"METADATA", "REPLICA", "LAG", "ETCD", "leader", "SHARDS", "blobd-3",
-        "FRONTENDS", "frontend-1", "frontend-2", "metad-3", "no problems"}) {
+        "FRONTENDS", "MAP", "frontend-1", "frontend-2", "metad-3",
+        "no problems"}) {
     EXPECT_TRUE(absl::StrContains(table.out, needle)) << needle << "\n"
                                                       << table.out;
   }

@@ -106,8 +106,11 @@ class ShardOpsTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<LauncherCluster>> cluster;
     for (int attempt = 0; attempt < 3; ++attempt) {
       cluster = LauncherCluster::Up(
+          // Reports every 30 s only: a drain that settles within its
+          // --settle 10 s relies on the report sent at once after the
+          // frontend adopts the new map.
           {"--metads", "1", "--blobds", "4", "--frontends", "1",
-           "--frontend-args", "--chunk-size 65536"});
+           "--frontend-args", "--chunk-size 65536 --report-interval 30"});
       if (cluster.ok()) break;
       std::cerr << "cluster start failed, retrying: " << cluster.status() << "\n";
     }
@@ -192,6 +195,21 @@ class ShardOpsTest : public ::testing::Test {
     }
   }
 
+  // shard_map_version of every frontend `berthctl status --json` lists,
+  // by id.
+  std::map<std::string, uint64_t> FrontendMapVersions() {
+    CommandResult r = Ctl({"--json", "status"});
+    EXPECT_EQ(r.exit_code, 0);
+    nlohmann::json status =
+        nlohmann::json::parse(r.out, nullptr, /*allow_exceptions=*/false);
+    std::map<std::string, uint64_t> out;
+    if (!status.is_object()) return out;
+    for (const auto& f : status["frontends"]) {
+      out[f["id"].get<std::string>()] = f["shard_map_version"].get<uint64_t>();
+    }
+    return out;
+  }
+
   // The shard map as `berthctl shards list --json` shows it.
   nlohmann::json ShardList() {
     CommandResult r = Ctl({"--json", "shards", "list"});
@@ -233,6 +251,58 @@ TEST_F(ShardOpsTest, LauncherRegistersTheShardMap) {
   EXPECT_EQ(Ctl({"shards", "remove", "nope"}).exit_code, 1);
   EXPECT_EQ(Ctl({"shards", "remove", "blobd-1"}).exit_code, 5);
   EXPECT_EQ(ShardList()["shards"].size(), 4u);
+}
+
+// `shards drain` copies only once every frontend seen in the last minute
+// reports the new shard map: a killed frontend's last report (old map)
+// stays listed for a minute, so the drain fails naming it (exit 5, nothing
+// copied, the shard stays draining) unless --force; a restarted frontend
+// reports the current map at once and the drain goes through.
+TEST_F(ShardOpsTest, DrainWaitsUntilEveryFrontendAdoptedTheMap) {
+  nlohmann::json list = ShardList();
+  const uint64_t before = list["shard_map_version"].get<uint64_t>();
+  ASSERT_GT(before, 0u);
+  ASSERT_TRUE(WaitFor([&] { return FrontendMapVersions()["frontend-1"] == before; },
+                      absl::Seconds(30)));
+  ASSERT_TRUE(cluster_->Kill("frontend-1").ok());
+
+  CommandResult lagging =
+      Ctl({"--json", "shards", "drain", "blobd-4", "--settle", "1"});
+  EXPECT_EQ(lagging.exit_code, 5);
+  EXPECT_NE(lagging.err.find("frontend-1"), std::string::npos);
+  EXPECT_NE(lagging.err.find("on map version " + std::to_string(before)),
+            std::string::npos);
+  nlohmann::json failed =
+      nlohmann::json::parse(lagging.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(failed.is_object()) << lagging.out;
+  EXPECT_EQ(failed["drained"], false);
+  EXPECT_FALSE(failed.contains("copies_made"));
+  ASSERT_EQ(failed["lagging_frontends"].size(), 1u);
+  EXPECT_EQ(failed["lagging_frontends"][0]["id"], "frontend-1");
+  const uint64_t draining = failed["shard_map_version"].get<uint64_t>();
+  EXPECT_GT(draining, before);
+  list = ShardList();
+  EXPECT_EQ(list["shards"][3]["state"], "draining");
+  EXPECT_EQ(list["frontends"][0]["shard_map_version"], before);
+
+  // --force copies anyway (nothing to copy here: no image yet).
+  CommandResult forced =
+      Ctl({"--json", "shards", "drain", "blobd-4", "--settle", "1", "--force"});
+  EXPECT_EQ(forced.exit_code, 0);
+  EXPECT_NE(forced.err.find("--force"), std::string::npos);
+
+  // Restarted, the frontend reads the map at start and reports it.
+  ASSERT_TRUE(cluster_->Restart("frontend-1").ok());
+  CommandResult drain =
+      Ctl({"--json", "shards", "drain", "blobd-4", "--settle", "10"});
+  ASSERT_EQ(drain.exit_code, 0);
+  nlohmann::json report = nlohmann::json::parse(drain.out);
+  EXPECT_EQ(report["drained"], true);
+  EXPECT_EQ(report["shard_map_version"], draining);
+  ASSERT_EQ(report["frontends"].size(), 1u);
+  EXPECT_GE(report["frontends"][0]["shard_map_version"].get<uint64_t>(),
+            draining);
+  EXPECT_GE(FrontendMapVersions()["frontend-1"], draining);
 }
 
 TEST_F(ShardOpsTest, DrainUnderLoadLeavesRGoodCopiesWithoutTheShard) {
@@ -277,7 +347,7 @@ TEST_F(ShardOpsTest, DrainUnderLoadLeavesRGoodCopiesWithoutTheShard) {
       },
       absl::Seconds(60));
   CommandResult drain =
-      Ctl({"--json", "shards", "drain", "blobd-2", "--settle", "3"});
+      Ctl({"--json", "shards", "drain", "blobd-2", "--settle", "10"});
   size_t pushed_during_drain;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -299,6 +369,15 @@ TEST_F(ShardOpsTest, DrainUnderLoadLeavesRGoodCopiesWithoutTheShard) {
       nlohmann::json::parse(drain.out, nullptr, /*allow_exceptions=*/false);
   ASSERT_TRUE(report.is_object()) << drain.out;
   EXPECT_EQ(report["drained"], true);
+  // The frontend reported the map with blobd-2 draining before anything
+  // was copied (the drain read these reports first), well within the
+  // 10 s settle bound although it reports only every 30 s otherwise.
+  const uint64_t draining = report["shard_map_version"].get<uint64_t>();
+  ASSERT_EQ(report["frontends"].size(), 1u);
+  EXPECT_EQ(report["frontends"][0]["id"], "frontend-1");
+  EXPECT_GE(report["frontends"][0]["shard_map_version"].get<uint64_t>(),
+            draining);
+  EXPECT_GE(FrontendMapVersions()["frontend-1"], draining);
   EXPECT_GT(report["copies_made"].get<int>(), 0)
       << "blobd-2 held copies that had to move";
   EXPECT_TRUE(report["under_replicated"].empty());
