@@ -36,7 +36,7 @@ namespace {
 // read barrier serves every reader of a round with one etcd Range, so a
 // few dozen threads carry thousands of reads/s (the sync server's other
 // methods keep their own threads).
-constexpr int kLinearizableReadThreads = 32;
+constexpr int kLinearizableReadThreads = 64;
 }  // namespace
 
 MetadataService::MetadataService(Replica* replica)
