@@ -77,7 +77,7 @@ class DelayProxy {
   uint64_t accepted() const { return accepted_.load(); }  // forwarded connections
   uint64_t refused() const { return refused_.load(); }    // reset while isolated
   uint64_t cut() const { return cut_.load(); }  // closed by Isolate
-  uint64_t held() const { return held_.load(); }  // held by Blackhole
+  uint64_t held() const { return held_.load(); }  // by Blackhole
   uint64_t bytes() const { return bytes_.load(); }  // forwarded, both ways
   size_t open_connections();
 
@@ -96,7 +96,8 @@ class DelayProxy {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
-  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_{0}, held_{0}, bytes_{0};
+  std::atomic<uint64_t> accepted_{0}, refused_{0}, cut_{0}, held_{0},
+      bytes_{0};
 
   std::mutex mu_;
   std::set<std::string> isolated_;       // guarded by mu_
