@@ -2,58 +2,15 @@
 #include <map>
 
 #include "gtest/gtest.h"
+#include "metadata/mem_state_testutil.h"
 #include "metadata/state_machine.h"
 
 namespace berth::meta {
 namespace {
 
-// In-memory state; a command's writes are committed only on success (the
-// replica's WriteBatch), and a failed command must not have written.
-class MemState final : public StateView {
- public:
-  using Tables = std::map<Table, std::map<std::string, std::string>>;
-  std::optional<std::string> Get(Table t,
-                                 const std::string& key) const override {
-    auto table = data.find(t);
-    if (table == data.end()) return std::nullopt;
-    auto it = table->second.find(key);
-    if (it == table->second.end()) return std::nullopt;
-    return it->second;
-  }
-  std::vector<std::pair<std::string, std::string>> Scan(
-      Table t, const std::string& prefix) const override {
-    std::vector<std::pair<std::string, std::string>> out;
-    auto table = data.find(t);
-    if (table == data.end()) return out;
-    for (auto it = table->second.lower_bound(prefix);
-         it != table->second.end() && it->first.rfind(prefix, 0) == 0; ++it) {
-      out.push_back(*it);
-    }
-    return out;
-  }
-  Tables data;
-};
-
-class Staging final : public StateWriter {
- public:
-  explicit Staging(MemState::Tables copy) : data(std::move(copy)) {}
-  void Put(Table t, const std::string& key, const std::string& value) override {
-    data[t][key] = value;
-  }
-  void Delete(Table t, const std::string& key) override { data[t].erase(key); }
-  MemState::Tables data;
-};
-
-Reason ApplyTo(MemState& s, const Command& c) {
-  Staging staging(s.data);
-  CommandResult r = Apply(c, s, &staging);
-  if (r.error().reason() == REASON_UNSPECIFIED) {
-    s.data = std::move(staging.data);
-  } else {
-    EXPECT_EQ(staging.data, s.data) << "a failed command wrote";
-  }
-  return r.error().reason();
-}
+using testutil::ApplyTo;
+using testutil::MemState;
+using testutil::RunCommand;
 
 const std::string kImage(64, 'a');
 const std::string kD1(64, '1');

@@ -1,3 +1,4 @@
+#include "metadata/mem_state_testutil.h"
 #include "metadata/state_machine.h"
 
 #include <map>
@@ -7,61 +8,13 @@
 namespace berth::meta {
 namespace {
 
-// In-memory state: each Apply writes into a staging copy that the test
-// commits only on success, like the replica's WriteBatch (apply never sees
-// its own writes).
-class MemState final : public StateView {
- public:
-  using Tables = std::map<Table, std::map<std::string, std::string>>;
-  std::optional<std::string> Get(Table t,
-                                 const std::string& key) const override {
-    auto table = data.find(t);
-    if (table == data.end()) return std::nullopt;
-    auto it = table->second.find(key);
-    if (it == table->second.end()) return std::nullopt;
-    return it->second;
-  }
-  std::vector<std::pair<std::string, std::string>> Scan(
-      Table t, const std::string& prefix) const override {
-    std::vector<std::pair<std::string, std::string>> out;
-    auto table = data.find(t);
-    if (table == data.end()) return out;
-    for (auto it = table->second.lower_bound(prefix);
-         it != table->second.end() && it->first.rfind(prefix, 0) == 0; ++it) {
-      out.push_back(*it);
-    }
-    return out;
-  }
-  size_t Count(Table t) const {
-    auto table = data.find(t);
-    return table == data.end() ? 0 : table->second.size();
-  }
-  Tables data;
-};
-
-class Staging final : public StateWriter {
- public:
-  explicit Staging(MemState::Tables copy) : data(std::move(copy)) {}
-  void Put(Table t, const std::string& key, const std::string& value) override {
-    data[t][key] = value;
-  }
-  void Delete(Table t, const std::string& key) override { data[t].erase(key); }
-  MemState::Tables data;
-};
+using testutil::ApplyTo;
+using testutil::MemState;
+using testutil::RunCommand;
 
 const std::string kBase(64, 'a');
 const std::string kChild(64, 'b');
 
-Reason ApplyTo(MemState& s, const Command& c) {
-  Staging staging(s.data);
-  CommandResult r = Apply(c, s, &staging);
-  if (r.error().reason() == REASON_UNSPECIFIED) {
-    s.data = std::move(staging.data);
-  } else {
-    EXPECT_EQ(staging.data, s.data) << "a failed command wrote";
-  }
-  return r.error().reason();
-}
 
 Command PutJson(const std::string& id, const std::string& parent) {
   Command c;

@@ -30,28 +30,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&out[i], &v, 8);
-  }
-  return out;
-}
-
 // A base image and a child, each with its own random layer.
 std::vector<PushImage> Chain(const std::string& seed, size_t layer_bytes) {
-  std::vector<PushImage> chain;
-  std::string parent;
-  for (int k = 0; k < 2; ++k) {
-    Image img = Synthetic(absl::StrCat(seed, "-", k, "-", ::getpid()), parent,
-                          RandomBytes(layer_bytes + 512 * k,
-                                      std::hash<std::string>()(seed) + k));
-    chain.push_back({img.id, parent, img.json, img.layer, ""});
-    parent = img.id;
-  }
-  return chain;
+  return RandomChain(seed, {layer_bytes, layer_bytes + 512});
 }
 
 void ExpectPullsBack(const PullResult& pulled,

@@ -24,35 +24,12 @@ namespace {
 
 constexpr int kPushes = 20;
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&out[i], &v, 8);
-  }
-  return out;
-}
-
 // A two-image chain (base + child), each with its own random layer of a
 // few MiB: several 8 MiB-chunk-size-crossing uploads per push would make
 // the test slow, so layers stay below one chunk but are not tiny.
 std::vector<PushImage> MakeChain(int n) {
-  std::vector<PushImage> chain;
-  std::string parent;
-  for (int k = 0; k < 2; ++k) {
-    Image img = Synthetic(absl::StrCat("faults-", n, "-", k, "-",
-                                       ::getpid()),
-                          parent, RandomBytes((3 << 20) + 4096 * n + k, n * 7 + k));
-    PushImage p;
-    p.id = img.id;
-    p.parent = parent;
-    p.json = img.json;
-    p.layer = img.layer;
-    chain.push_back(p);
-    parent = img.id;
-  }
-  return chain;
+  const size_t size = (3 << 20) + 4096 * n;
+  return RandomChain(absl::StrCat("faults-", n), {size, size + 1});
 }
 
 void ExpectPullsBack(const RegistryClient& client, const std::string& repo,

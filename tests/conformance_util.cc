@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <random>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -260,6 +263,30 @@ void ExpectHeadMatchesGet(
 
 // ---------------------------------------------------------------------------
 // Images and states
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&out[i], &v, std::min<size_t>(8, n - i));
+  }
+  return out;
+}
+
+std::vector<PushImage> RandomChain(const std::string& seed,
+                                   const std::vector<size_t>& layer_sizes) {
+  std::vector<PushImage> chain;
+  std::string parent;
+  const uint64_t base = std::hash<std::string>()(seed);
+  for (size_t k = 0; k < layer_sizes.size(); ++k) {
+    Image img = Synthetic(absl::StrCat(seed, "-", k, "-", ::getpid()), parent,
+                          RandomBytes(layer_sizes[k], base + k));
+    chain.push_back({img.id, parent, img.json, img.layer, ""});
+    parent = img.id;
+  }
+  return chain;
+}
 
 Image Synthetic(const std::string& seed, const std::string& parent,
                 const std::string& layer) {

@@ -118,6 +118,15 @@ struct Image {
   std::string payload() const { return PayloadChecksum(json, layer); }
 };
 
+// `n` reproducible pseudo-random (incompressible) bytes from `seed`.
+std::string RandomBytes(size_t n, uint64_t seed);
+
+// A chain of images, base first, one per entry of `layer_sizes`: image k is
+// Synthetic("<seed>-<k>-<pid>", parent) with RandomBytes(layer_sizes[k])
+// seeded from `seed` and k (unique per test process, reproducible within).
+std::vector<PushImage> RandomChain(const std::string& seed,
+                                   const std::vector<size_t>& layer_sizes);
+
 // id = sha256(seed); json {"id":…[,"parent":…]}; the given layer.
 Image Synthetic(const std::string& seed, const std::string& parent = "",
                 const std::string& layer = "synthetic layer bytes");

@@ -250,13 +250,6 @@ class NonTarTest : public ::testing::Test, public ServeFixture {
   void SetUp() override { Start("nontar"); }
 };
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (char& ch : s) ch = static_cast<char>(gen() & 0xff);
-  return s;
-}
-
 TEST_F(NonTarTest, RandomAndDamagedLayersAreStoredWithoutTarSum) {
   RegistryClient c = client();
   std::string damaged_gzip = "\x1f\x8b\x08" + RandomBytes(5000, 2);

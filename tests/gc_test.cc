@@ -55,13 +55,6 @@ constexpr size_t kChunk = 4096;
 constexpr size_t kPieceChunks = (256 * 1024) / kChunk;
 const std::vector<std::string> kShards = {"blobd-1", "blobd-2", "blobd-3"};
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>(rng() & 0xff);
-  return out;
-}
-
 // The chunk digests of a layer as the frontend cuts it (kChunk bytes).
 std::set<std::string> ChunksOf(const std::string& layer) {
   std::set<std::string> out;

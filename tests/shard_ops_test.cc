@@ -38,35 +38,10 @@ namespace {
 
 constexpr int kReplicas = 3;  // the cluster default (R=3, W=2)
 
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&out[i], &v, 8);
-  }
-  return out;
-}
-
 // A base + child chain with random layers of 150-250 KiB (3-4 chunks).
 std::vector<PushImage> MakeChain(const std::string& tag, int n) {
-  std::vector<PushImage> chain;
-  std::string parent;
-  for (int k = 0; k < 2; ++k) {
-    Image img = Synthetic(absl::StrCat("shard-ops-", tag, "-", n, "-", k, "-",
-                                       ::getpid()),
-                          parent,
-                          RandomBytes((150 << 10) + 9000 * (n % 11) + 512 * k,
-                                      n * 131 + k + tag.size()));
-    PushImage p;
-    p.id = img.id;
-    p.parent = parent;
-    p.json = img.json;
-    p.layer = img.layer;
-    chain.push_back(p);
-    parent = img.id;
-  }
-  return chain;
+  const size_t size = (150 << 10) + 9000 * (n % 11);
+  return RandomChain(absl::StrCat("shard-ops-", tag, "-", n), {size, size + 512});
 }
 
 struct Pushed {
