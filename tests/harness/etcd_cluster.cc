@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -29,9 +30,11 @@ absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
         "etcd binary not found or not executable: ", options.etcd_binary,
         " (install etcd-server)"));
   }
-  if (options.dir.empty()) options.dir = MakeTempDir("etcd-");
+  const bool owns_dir = options.dir.empty();
+  if (owns_dir) options.dir = MakeTempDir("etcd-");
 
   std::unique_ptr<EtcdCluster> cluster(new EtcdCluster(std::move(options)));
+  cluster->owns_dir_ = owns_dir;
   cluster->token_ =
       absl::StrCat("berth-test-", getpid(), "-", counter.fetch_add(1), "-",
                    absl::ToUnixNanos(absl::Now()));
@@ -66,6 +69,12 @@ EtcdCluster::~EtcdCluster() {
     if (m.process != nullptr) (void)m.process->Kill(SIGKILL);
   }
   members_.clear();
+  // A directory we made (hundreds of MiB of WAL) goes with the cluster;
+  // benchmarks run outside Bazel's per-test temp dir.
+  if (owns_dir_) {
+    std::error_code ec;
+    std::filesystem::remove_all(options_.dir, ec);
+  }
 }
 
 absl::Status EtcdCluster::StartMember(int i) {

@@ -79,6 +79,7 @@ class EtcdCluster {
 
   EtcdClusterOptions options_;
   std::string token_;
+  bool owns_dir_ = false;  // options_.dir was made by Start
   std::string initial_cluster_;
   std::vector<Member> members_;
 };
