@@ -209,6 +209,9 @@ bool CanMountTmpfs() {
 }
 
 TEST(BlobShardTest, DiskFullIsResourceExhaustedAndLeavesNothing) {
+  // Skipped only without CAP_SYS_ADMIN (not root, or a container that
+  // forbids mounts): a full or read-only disk cannot be faked otherwise
+  // without touching the host. CI runs as root, so there it runs.
   if (!CanMountTmpfs()) GTEST_SKIP() << "cannot mount a private tmpfs here";
   const std::string dir = MakeTempDir("shard-full-");
   auto shard = StartShard(
@@ -234,6 +237,9 @@ TEST(BlobShardTest, DiskFullIsResourceExhaustedAndLeavesNothing) {
 }
 
 TEST(BlobShardTest, ReadOnlyDiskIsPermissionDenied) {
+  // Skipped only without CAP_SYS_ADMIN (not root, or a container that
+  // forbids mounts): a full or read-only disk cannot be faked otherwise
+  // without touching the host. CI runs as root, so there it runs.
   if (!CanMountTmpfs()) GTEST_SKIP() << "cannot mount a private tmpfs here";
   const std::string dir = MakeTempDir("shard-ro-");
   // The shard's tmp/ is a read-only file system: every write fails (EROFS).

@@ -11,6 +11,10 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libarchive-dev zlib1g-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
   etcd-server etcd-client curl python3
+  # openssl: the launcher's throwaway TLS CA (berth-cluster up --tls,
+  # tls_test); iproute2: `ip netns` in zone_cut_test; procps: pgrep in
+  # the registry benchmark.
+  openssl iproute2 procps
   docker-registry nginx-light wrk
 )
 

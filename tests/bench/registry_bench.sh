@@ -63,7 +63,8 @@ cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Wait up to 5 s for the exit (tail --pid watches the process).
+    timeout 5 tail --pid="$pid" -f /dev/null 2>/dev/null || true
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -87,11 +88,11 @@ BERTH_PORT=$(free_port)
 DIST_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 
-wait_http() {  # URL
-  for _ in $(seq 100); do
-    if curl -sf -o /dev/null "$1"; then return 0; fi
-    sleep 0.1
-  done
+wait_http() {  # URL: until it answers 2xx, at most 20 s (curl retries)
+  if curl -sf -o /dev/null --retry 60 --retry-connrefused --retry-all-errors \
+      --retry-max-time 20 "$1"; then
+    return 0
+  fi
   echo "bench: $1 never answered" >&2
   return 1
 }
