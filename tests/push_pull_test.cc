@@ -11,11 +11,9 @@
 //    and chunked), missing checksum header, conflicts, bad ids, unknown
 //    parent — a clear 4xx and nothing published.
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -31,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/berth_serve.h"
+#include "tests/cluster_launcher.h"
 #include "tests/harness/http.h"
 #include "tests/harness/process.h"
 #include "tests/registry_client.h"
@@ -526,104 +525,24 @@ TEST_F(EmbeddedTest, BadInput) { CheckBadInput(client()); }
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = MakeTempDir("push-pull-cluster-");
-    cluster_dir_ = dir_ + "/cluster";
-    int base = PickBasePort();
-    ASSERT_GT(base, 0) << "no free range of 23 ports";
-    ProcessOptions o;
-    o.name = "berth-cluster-up";
-    o.argv = {RunfilePath("tools/berth-cluster"), "up", "--dir", cluster_dir_,
-              "--base-port", std::to_string(base), "--berth",
-              RunfilePath("tools/berth"), "--metads", "1", "--blobds", "1",
-              "--frontends", "1"};
-    o.log_path = dir_ + "/up.log";
-    absl::StatusOr<std::unique_ptr<Process>> up = Process::Start(o);
-    ASSERT_TRUE(up.ok()) << up.status();
-    absl::StatusOr<int> code = (*up)->Wait(absl::Seconds(60));
-    ASSERT_TRUE(code.ok()) << code.status() << "\n" << (*up)->LogTail();
-    ASSERT_EQ(*code, 0) << (*up)->LogTail();
-    ASSERT_TRUE(LoadState());
-    ASSERT_TRUE(state_.contains("frontend-1") && state_.contains("metad-1"))
-        << state_.dump();
+    auto cluster = LauncherCluster::Up(
+        {"--metads", "1", "--blobds", "1", "--frontends", "1"});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = std::move(*cluster);
+    ASSERT_TRUE(cluster_->Has("frontend-1") && cluster_->Has("metad-1"))
+        << cluster_->state().dump();
     absl::StatusOr<RegistryClient> c =
-        RegistryClient::FromUrl(state_["frontend-1"]["url"].get<std::string>());
+        RegistryClient::FromUrl(cluster_->Url("frontend-1"));
     ASSERT_TRUE(c.ok()) << c.status();
     client_ = std::make_unique<RegistryClient>(*c);
   }
 
   void TearDown() override {
-    if (HasFailure()) DumpClusterLogs();
-    std::ifstream exists(cluster_dir_ + "/cluster.json");
-    if (!exists) return;
-    ProcessOptions o;
-    o.name = "berth-cluster-down";
-    o.argv = {RunfilePath("tools/berth-cluster"), "down", "--dir", cluster_dir_};
-    o.log_path = dir_ + "/down.log";
-    absl::StatusOr<std::unique_ptr<Process>> down = Process::Start(o);
-    ASSERT_TRUE(down.ok()) << down.status();
-    absl::StatusOr<int> code = (*down)->Wait(absl::Seconds(40));
-    EXPECT_TRUE(code.ok() && *code == 0) << (*down)->LogTail();
+    if (HasFailure() && cluster_ != nullptr) std::cerr << cluster_->LogTails();
   }
 
-  bool LoadState() {
-    std::ifstream in(cluster_dir_ + "/cluster.json");
-    state_ = nlohmann::json::parse(in, nullptr, false);
-    return state_.is_object();
-  }
-
-  void SaveState() {
-    std::ofstream out(cluster_dir_ + "/cluster.json");
-    out << state_.dump(1);
-  }
-
-  void DumpClusterLogs() {
-    if (!LoadState()) return;
-    for (const auto& [name, info] : state_.items()) {
-      std::ifstream in(info.value("log", ""));
-      std::string text((std::istreambuf_iterator<char>(in)),
-                       std::istreambuf_iterator<char>());
-      size_t pos = text.size();
-      for (int lines = 0; lines < 40 && pos > 0; ++lines) {
-        size_t nl = text.rfind('\n', pos - 1);
-        if (nl == std::string::npos) {
-          pos = 0;
-          break;
-        }
-        pos = nl;
-      }
-      std::cerr << "==== " << name << " (" << info.value("log", "") << ") ====\n"
-                << text.substr(pos) << "\n";
-    }
-  }
-
-  // SIGKILLs metad-1 (started by berth-cluster, not our child) and waits
-  // until it is gone.
-  void KillMetad() {
-    pid_t pid = state_["metad-1"]["pid"].get<pid_t>();
-    ASSERT_TRUE(PidAlive(pid)) << "metad-1 (pid " << pid << ") not running";
-    ASSERT_EQ(kill(pid, SIGKILL), 0);
-    ASSERT_TRUE(WaitFor([&] { return !PidAlive(pid); }, absl::Seconds(10)));
-  }
-
-  // Starts metad-1 again with its recorded argv and log, and records the
-  // new pid so that `down` stops it.
-  void RestartMetad() {
-    ProcessOptions o;
-    o.name = "metad-1";
-    for (const auto& a : state_["metad-1"]["argv"]) o.argv.push_back(a.get<std::string>());
-    o.log_path = state_["metad-1"]["log"].get<std::string>();
-    absl::StatusOr<std::unique_ptr<Process>> p = Process::Start(o);
-    ASSERT_TRUE(p.ok()) << p.status();
-    metad_ = *std::move(p);
-    state_["metad-1"]["pid"] = metad_->pid();
-    SaveState();
-  }
-
-  std::string dir_;
-  std::string cluster_dir_;
-  nlohmann::json state_;
+  std::unique_ptr<LauncherCluster> cluster_;
   std::unique_ptr<RegistryClient> client_;
-  std::unique_ptr<Process> metad_;  // after a restart
 };
 
 TEST_F(ClusterTest, PushPullAndMetadKill9Restart) {
@@ -646,14 +565,13 @@ TEST_F(ClusterTest, PushPullAndMetadKill9Restart) {
   ExpectImageList(c, kRepo, ids);
   ExpectRanges(c, (*chain)[2]);
 
-  KillMetad();
+  ASSERT_TRUE(cluster_->Kill("metad-1").ok());
   // Tags are read linearizably: the frontend cannot answer them while metad
   // is down. (A complete image's json may still come from the frontend's
   // immutable-image cache.)
   HttpResponse down = Must(c.GetTags(kRepo));
   EXPECT_EQ(down.status, 503) << down.body;
-  RestartMetad();
-  ASSERT_NE(metad_, nullptr);
+  ASSERT_TRUE(cluster_->Restart("metad-1").ok()) << cluster_->LogTails();
   ASSERT_TRUE(WaitFor(
       [&] {
         absl::StatusOr<HttpResponse> r = c.GetTags(kRepo);

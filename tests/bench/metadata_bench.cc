@@ -46,6 +46,24 @@ struct Result {
 };
 
 // Runs `op` on `threads` threads for `seconds`; op(thread, n) -> ok.
+// Rate and latency percentiles over every call's latency (ms; failed
+// calls count in the latencies, not in the rate).
+Result Summarize(const std::vector<std::vector<double>>& lat, uint64_t errors,
+                 double elapsed_seconds) {
+  std::vector<double> all;
+  for (const auto& v : lat) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  Result r;
+  r.errors = errors;
+  r.done = all.size() - r.errors;
+  r.per_second = r.done / elapsed_seconds;
+  if (!all.empty()) {
+    r.p50_ms = all[all.size() / 2];
+    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  }
+  return r;
+}
+
 template <class Op>
 Result Measure(int threads, double seconds, Op op) {
   std::atomic<bool> stop{false};
@@ -67,18 +85,7 @@ Result Measure(int threads, double seconds, Op op) {
   stop.store(true);
   for (auto& th : pool) th.join();
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  Result r;
-  r.errors = errors.load();
-  r.done = all.size() - r.errors;
-  r.per_second = r.done / elapsed;
-  if (!all.empty()) {
-    r.p50_ms = all[all.size() / 2];
-    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
-  return r;
+  return Summarize(lat, errors.load(), elapsed);
 }
 
 // Closed loop of `slots` calls in flight for `seconds`: start(slot, n,
@@ -115,18 +122,7 @@ Result MeasureAsync(int slots, double seconds, Start start) {
     cv.wait(lock, [&] { return active == 0; });
   }
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - begin);
-  std::vector<double> all;
-  for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  Result r;
-  r.errors = errors.load();
-  r.done = all.size() - r.errors;
-  r.per_second = r.done / elapsed;
-  if (!all.empty()) {
-    r.p50_ms = all[all.size() / 2];
-    r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  }
-  return r;
+  return Summarize(lat, errors.load(), elapsed);
 }
 
 // One callback-API unary call: owns its context, request and response
