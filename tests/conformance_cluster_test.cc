@@ -23,6 +23,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/berth_serve.h"
+#include "tests/cluster_launcher.h"
 #include "tests/conformance_util.h"
 #include "tests/harness/http.h"
 #include "tests/harness/process.h"
@@ -34,88 +35,32 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string BerthClusterScript() {
-  const char* env = std::getenv("BERTH_CLUSTER");
-  return env != nullptr && *env != '\0' ? env : RunfilePath("tools/berth-cluster");
-}
-
 class ClusterConformanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("conformance-cluster-");
-    cluster_dir_ = dir_ + "/cluster";
-    int base = PickBasePort();
-    ASSERT_GT(base, 0) << "no free range of 32 ports";
-    ProcessOptions o;
-    o.name = "berth-cluster-up";
-    o.argv = {BerthClusterScript(), "up", "--dir", cluster_dir_, "--base-port",
-              std::to_string(base), "--berth", BerthBinary(), "--metads", "1",
-              "--blobds", "1", "--frontends", "2"};
-    o.log_path = dir_ + "/up.log";
-    absl::StatusOr<std::unique_ptr<Process>> up = Process::Start(o);
-    ASSERT_TRUE(up.ok()) << up.status();
-    absl::StatusOr<int> code = (*up)->Wait(absl::Seconds(90));
-    ASSERT_TRUE(code.ok()) << code.status() << "\n" << (*up)->LogTail();
-    ASSERT_EQ(*code, 0) << (*up)->LogTail();
-    ASSERT_TRUE(LoadState());
+    auto cluster = LauncherCluster::Up(
+        {"--metads", "1", "--blobds", "1", "--frontends", "2"});
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = std::move(*cluster);
     for (const char* name : {"frontend-1", "frontend-2", "metad-1", "blobd-1"}) {
-      ASSERT_TRUE(state_.contains(name)) << name << " missing: " << state_.dump();
+      ASSERT_TRUE(cluster_->Has(name))
+          << name << " missing: " << cluster_->state().dump();
     }
     for (const char* name : {"frontend-1", "frontend-2"}) {
-      absl::StatusOr<RegistryClient> c =
-          RegistryClient::FromUrl(state_[name]["url"].get<std::string>());
+      absl::StatusOr<RegistryClient> c = RegistryClient::FromUrl(cluster_->Url(name));
       ASSERT_TRUE(c.ok()) << c.status();
       frontends_.push_back(*c);
     }
   }
 
   void TearDown() override {
-    if (HasFailure()) DumpClusterLogs();
-    extra_.reset();
-    if (ReadFileOrEmpty(cluster_dir_ + "/cluster.json").empty()) return;
-    ProcessOptions o;
-    o.name = "berth-cluster-down";
-    o.argv = {BerthClusterScript(), "down", "--dir", cluster_dir_};
-    o.log_path = dir_ + "/down.log";
-    absl::StatusOr<std::unique_ptr<Process>> down = Process::Start(o);
-    ASSERT_TRUE(down.ok()) << down.status();
-    absl::StatusOr<int> code = (*down)->Wait(absl::Seconds(40));
-    EXPECT_TRUE(code.ok() && *code == 0) << (*down)->LogTail();
-  }
-
-  bool LoadState() {
-    state_ = json::parse(ReadFileOrEmpty(cluster_dir_ + "/cluster.json"), nullptr, false);
-    return state_.is_object();
-  }
-
-  void SaveState() {
-    std::ofstream out(cluster_dir_ + "/cluster.json");
-    out << state_.dump(1);
-  }
-
-  void DumpClusterLogs() {
-    if (!LoadState()) return;
-    for (const auto& [name, info] : state_.items()) {
-      std::string text = ReadFileOrEmpty(info.value("log", ""));
-      if (text.size() > 3000) text = text.substr(text.size() - 3000);
-      std::cerr << "==== " << name << " ====\n" << text << "\n";
-    }
-  }
-
-  // The value of `flag` in the recorded argv of `name`.
-  std::string ArgOf(const std::string& name, const std::string& flag) {
-    const json& argv = state_[name]["argv"];
-    for (size_t i = 0; i + 1 < argv.size(); ++i) {
-      if (argv[i] == flag) return argv[i + 1].get<std::string>();
-    }
-    return "";
+    if (HasFailure() && cluster_ != nullptr) std::cerr << cluster_->LogTails();
   }
 
   std::string dir_;
-  std::string cluster_dir_;
-  json state_;
+  std::unique_ptr<LauncherCluster> cluster_;
   std::vector<RegistryClient> frontends_;
-  std::unique_ptr<Process> extra_;  // our own frontend or restarted metad
 };
 
 TEST_F(ClusterConformanceTest, PushThroughOneFrontendPullThroughTheOther) {
@@ -200,9 +145,9 @@ TEST_F(ClusterConformanceTest, PushThroughOneFrontendPullThroughTheOther) {
 
 TEST_F(ClusterConformanceTest, ReadyzFollowsTheMetadataTier) {
   // Our own frontend on the cluster's tiers, with an admin port.
-  const std::string metadata = ArgOf("frontend-1", "--metadata");
-  const std::string blobd = ArgOf("frontend-1", "--blobd");
-  ASSERT_FALSE(metadata.empty() || blobd.empty()) << state_.dump();
+  const std::string metadata = cluster_->ArgOf("frontend-1", "--metadata");
+  const std::string blobd = cluster_->ArgOf("frontend-1", "--blobd");
+  ASSERT_FALSE(metadata.empty() || blobd.empty()) << cluster_->state().dump();
   const int port = FreePort(), admin = FreePort();
   ProcessOptions o;
   o.name = "frontend-admin";
@@ -221,34 +166,20 @@ TEST_F(ClusterConformanceTest, ReadyzFollowsTheMetadataTier) {
       << frontend->LogTail();
   EXPECT_EQ(status_of("/healthz"), 200);
 
-  pid_t pid = state_["metad-1"]["pid"].get<pid_t>();
-  ASSERT_TRUE(PidAlive(pid));
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitFor([&] { return !PidAlive(pid); }, absl::Seconds(10)));
+  ASSERT_TRUE(cluster_->Kill("metad-1").ok());
   EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 503; }, absl::Seconds(20)))
       << "readyz: " << status_of("/readyz");
   EXPECT_EQ(status_of("/healthz"), 200);  // alive, just not ready
 
   // Restart metad with its recorded command line; ready again.
-  ProcessOptions m;
-  m.name = "metad-1";
-  for (const auto& a : state_["metad-1"]["argv"]) m.argv.push_back(a.get<std::string>());
-  m.log_path = state_["metad-1"]["log"].get<std::string>();
-  absl::StatusOr<std::unique_ptr<Process>> metad = Process::Start(m);
-  ASSERT_TRUE(metad.ok()) << metad.status();
-  extra_ = *std::move(metad);
-  state_["metad-1"]["pid"] = extra_->pid();
-  SaveState();
+  ASSERT_TRUE(cluster_->Restart("metad-1").ok()) << cluster_->LogTails();
   EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 200; }, absl::Seconds(30)))
       << "readyz: " << status_of("/readyz");
   EXPECT_TRUE(PingOk(port));
 
   // Without its only blob shard the frontend cannot take uploads: not
   // ready (the write quorum is clamped to the one active shard).
-  pid_t blob_pid = state_["blobd-1"]["pid"].get<pid_t>();
-  ASSERT_TRUE(PidAlive(blob_pid));
-  ASSERT_EQ(kill(blob_pid, SIGKILL), 0);
-  ASSERT_TRUE(WaitFor([&] { return !PidAlive(blob_pid); }, absl::Seconds(10)));
+  ASSERT_TRUE(cluster_->Kill("blobd-1").ok());
   EXPECT_TRUE(WaitFor([&] { return status_of("/readyz") == 503; }, absl::Seconds(20)))
       << "readyz: " << status_of("/readyz");
   absl::StatusOr<HttpResponse> why =
