@@ -58,7 +58,7 @@ struct MetadOptions {
   // Group commit (replica.h): commands per log entry (1 = off) and
   // appends running at once per replica.
   int max_batch_commands = 1024;
-  int max_appends_in_flight = 2;
+  int max_appends_in_flight = 1;
   double result_retention_seconds = 3600;  // see ReplicaOptions
   // gRPC TLS (common/tls.h): the server's files; the same certificate and
   // CA are used when this replica dials a peer (checkpoints, status).

@@ -1,5 +1,7 @@
 #include "metadata/metadata_service.h"
 
+#include "absl/time/time.h"
+
 namespace berth::meta {
 
 grpc::Status ToGrpc(const absl::Status& st) {
@@ -91,10 +93,29 @@ grpc::Status MetadataService::Call(const Request& request, Response* response,
   return grpc::Status::OK;
 }
 
-grpc::Status MetadataService::Execute(grpc::ServerContext*,
-                                      const Command* request,
-                                      CommandResult* response) {
-  return Call(*request, response, &Replica::Execute);
+grpc::ServerUnaryReactor* MetadataService::Execute(
+    grpc::CallbackServerContext* context, const Command* request,
+    CommandResult* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::shared_ptr<Replica> replica = provider_();
+  if (!replica) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "metadata replica is bootstrapping"));
+    return reactor;
+  }
+  // `request`/`response` live until Finish. The callback holds no
+  // reference to the replica: a replica being destroyed answers it first.
+  replica->ExecuteAsync(
+      *request, [response, reactor](absl::StatusOr<CommandResult> result) {
+        if (!result.ok()) {
+          reactor->Finish(ToGrpc(result.status()));
+          return;
+        }
+        *response = std::move(*result);
+        reactor->Finish(grpc::Status::OK);
+      },
+      absl::FromChrono(context->deadline()));
+  return reactor;
 }
 grpc::Status MetadataService::GetRepository(
     grpc::ServerContext*, const GetRepositoryRequest* request,

@@ -1,14 +1,19 @@
-// gRPC face of a Replica (sync API: each call runs on a gRPC thread and may
-// block while the replica waits for the log), except GetImage, the hot
-// read of every pull, which uses the callback API: a stale-ok GetImage
-// (one RocksDB point lookup, never blocking) is answered inline on the
-// gRPC thread that received it, with no hand-off to a sync-server thread;
-// a linearizable one may wait for the log, so it runs on `reads_`, a small
-// pool of this service's own threads, and finishes from there.
+// gRPC face of a Replica. Most methods use the sync API (each call runs
+// on a gRPC thread and may block while the replica waits for the log).
+// The two hot ones use the callback API:
+//  - Execute hands the command to Replica::ExecuteAsync and finishes from
+//    whichever replica thread completes it (usually the tail thread right
+//    after apply): no gRPC thread waits for the log per write;
+//  - GetImage, the hot read of every pull: a stale-ok read (one RocksDB
+//    point lookup, never blocking) is answered inline on the gRPC thread
+//    that received it; a linearizable one may wait for the log, so it runs
+//    on `reads_`, a small pool of this service's own threads, and finishes
+//    from there.
 //
 // The replica is obtained per call from a provider, so metad can replace
 // it (checkpoint re-bootstrap) while serving; a null replica answers
-// UNAVAILABLE ("bootstrapping") and clients retry another replica.
+// UNAVAILABLE ("bootstrapping") and clients retry another replica. A
+// replica being destroyed answers its pending writes UNAVAILABLE first.
 #ifndef BERTH_METADATA_METADATA_SERVICE_H_
 #define BERTH_METADATA_METADATA_SERVICE_H_
 
@@ -27,7 +32,8 @@ using ReplicaProvider = std::function<std::shared_ptr<Replica>()>;
 grpc::Status ToGrpc(const absl::Status& st);
 
 class MetadataService final
-    : public Metadata::WithCallbackMethod_GetImage<Metadata::Service> {
+    : public Metadata::WithCallbackMethod_Execute<
+          Metadata::WithCallbackMethod_GetImage<Metadata::Service>> {
  public:
   // `replica` must outlive the service (berth serve).
   explicit MetadataService(Replica* replica);
@@ -40,8 +46,9 @@ class MetadataService final
                                      const GetImageRequest* request,
                                      GetImageResponse* response) override;
 
-  grpc::Status Execute(grpc::ServerContext* context, const Command* request,
-                       CommandResult* response) override;
+  grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* context,
+                                    const Command* request,
+                                    CommandResult* response) override;
   grpc::Status GetRepository(grpc::ServerContext* context,
                              const GetRepositoryRequest* request,
                              GetRepositoryResponse* response) override;

@@ -1,4 +1,5 @@
-// Replica: start/stop, apply and Execute. Reads: replica_reads.cc.
+// Replica: start/stop and apply. Writes: replica_execute.cc; reads:
+// replica_reads.cc.
 #include "metadata/replica.h"
 
 #include <optional>
@@ -33,14 +34,21 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
       [self](const absl::Status& error) {
         spdlog::critical("metadata log delivery stopped at position {}: {}",
                          self->applied(), error.ToString());
+        std::vector<ProposalPtr> parked;
         {
           std::lock_guard<std::mutex> lock(self->mu_);
           self->tail_error_ = error;
           self->WakeWaitersLocked(UINT64_MAX);
+          parked = self->TakeParkedLocked(UINT64_MAX);
         }
+        const absl::Status unavailable = absl::UnavailableError(
+            absl::StrCat("metadata replica cannot follow the log: ",
+                         error.message()));
+        for (ProposalPtr& p : parked) self->Complete(*p, unavailable);
         if (self->options_.on_tail_error) self->options_.on_tail_error(error);
       });
   if (!st.ok()) return st;
+  self->StartWriters();
   spdlog::info("metadata replica started at applied position {}", *applied);
   return replica;
 }
@@ -48,13 +56,20 @@ absl::StatusOr<std::unique_ptr<Replica>> Replica::Start(
 Replica::~Replica() { Stop(); }
 
 void Replica::Stop() {
+  std::vector<ProposalPtr> parked;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return;
     stopped_ = true;
     stopped_flag_.store(true);
     WakeWaitersLocked(UINT64_MAX);
+    parked = TakeParkedLocked(UINT64_MAX);
   }
+  expiry_cv_.notify_all();
+  const absl::Status stopping =
+      absl::UnavailableError("metadata replica stopping");
+  for (ProposalPtr& p : parked) Complete(*p, stopping);
+  StopWriters();
   log_->StopTailing();
 }
 
@@ -102,9 +117,14 @@ absl::Status Replica::ApplyEntries(std::vector<LogEntry>& entries) {
       }
     }
     if (absl::Status st = applier.Commit(); !st.ok()) return st;
-    std::lock_guard<std::mutex> lock(mu_);
-    applied_ = entries[i - 1].position;
-    WakeWaitersLocked(applied_);
+    std::vector<ProposalPtr> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      applied_ = entries[i - 1].position;
+      WakeWaitersLocked(applied_);
+      done = TakeParkedLocked(applied_);
+    }
+    for (ProposalPtr& p : done) Complete(*p, absl::OkStatus());
   }
   return absl::OkStatus();
 }
@@ -138,138 +158,6 @@ absl::Status Replica::WaitApplied(uint64_t position) {
   return absl::UnavailableError(absl::StrCat(
       "timed out waiting for log position ", position, " (applied ", applied_,
       ")"));
-}
-
-struct Replica::Proposal {
-  Proposal(const Command* c, size_t b) : command(c), bytes(b) {}
-  const Command* command;
-  size_t bytes;
-  std::condition_variable cv;             // its caller waits here
-  bool done = false;                      // guarded by propose_mu_
-  absl::StatusOr<uint64_t> position = 0;  // guarded by propose_mu_
-};
-
-uint64_t Replica::appends() const {
-  std::lock_guard<std::mutex> lock(propose_mu_);
-  return appends_;
-}
-
-std::string Replica::EncodeEntry(const std::vector<Proposal*>& batch) const {
-  const int64_t now = options_.now_unix_ms
-                          ? options_.now_unix_ms()
-                          : absl::ToUnixMillis(absl::Now());
-  Command entry;
-  if (batch.size() == 1) {
-    entry = *batch[0]->command;  // a lone command stays a plain Command
-  } else {
-    CommandBatch* b = entry.mutable_batch();
-    b->mutable_commands()->Reserve(static_cast<int>(batch.size()));
-    for (const Proposal* p : batch) {
-      Command* c = b->add_commands();
-      *c = *p->command;
-      c->clear_proposed_unix_ms();  // the envelope's times apply
-      c->clear_prune_results_before_unix_ms();
-    }
-  }
-  entry.set_proposed_unix_ms(now);
-  entry.set_prune_results_before_unix_ms(
-      now - absl::ToInt64Milliseconds(options_.result_retention));
-  return entry.SerializeAsString();
-}
-
-absl::StatusOr<uint64_t> Replica::Propose(Proposal* p) {
-  // Envelope: times (2 x 11 bytes), the batch field's tag and length;
-  // per command: its tag and length.
-  constexpr size_t kEnvelopeBytes = 32;
-  constexpr size_t kPerCommandBytes = 5;
-  std::unique_lock<std::mutex> lock(propose_mu_);
-  queue_.push_back(p);
-  // Wakeups are targeted: a finished append wakes the callers of its
-  // commands, and the front of the queue when an append slot is free (it
-  // then leads with everything queued).
-  while (!p->done) {
-    if (queue_.empty() || appends_in_flight_ >= options_.max_appends_in_flight) {
-      p->cv.wait(lock);
-      continue;
-    }
-    // Lead one append with everything queued (FIFO, within the limits).
-    std::vector<Proposal*> batch;
-    size_t bytes = kEnvelopeBytes;
-    while (!queue_.empty() && batch.size() < options_.max_batch_commands) {
-      Proposal* next = queue_.front();
-      const size_t add = next->bytes + kPerCommandBytes;
-      if (!batch.empty() && bytes + add > options_.max_command_bytes) break;
-      batch.push_back(next);
-      bytes += add;
-      queue_.pop_front();
-    }
-    ++appends_in_flight_;
-    ++appends_;
-    if (!queue_.empty() && appends_in_flight_ < options_.max_appends_in_flight) {
-      queue_.front()->cv.notify_one();  // another free slot: lead it
-    }
-    lock.unlock();
-    absl::StatusOr<uint64_t> position = log_->Append(EncodeEntry(batch));
-    lock.lock();
-    --appends_in_flight_;
-    for (Proposal* q : batch) {
-      q->position = position;
-      q->done = true;
-      if (q != p) q->cv.notify_one();
-    }
-    if (!queue_.empty()) queue_.front()->cv.notify_one();
-  }
-  return p->position;
-}
-
-absl::StatusOr<CommandResult> Replica::Execute(const Command& command) {
-  if (command.request_id().empty()) {
-    return absl::InvalidArgumentError("command without request id");
-  }
-  if (command.has_batch()) {
-    return absl::InvalidArgumentError("command batches are built by replicas");
-  }
-  const size_t size = command.ByteSizeLong();
-  if (size > options_.max_command_bytes) {
-    CommandResult refused;
-    refused.mutable_error()->set_reason(TOO_LARGE);
-    refused.mutable_error()->set_message(
-        absl::StrCat("command of ", size, " bytes exceeds the limit of ",
-                     options_.max_command_bytes, " bytes"));
-    return refused;
-  }
-  Proposal proposal{&command, size};
-  absl::StatusOr<uint64_t> position = Propose(&proposal);
-  if (!position.ok()) {
-    const absl::Status& st = position.status();
-    if (absl::IsResourceExhausted(st)) {
-      // etcd NOSPACE: nothing was appended, nothing is corrupted; the log
-      // must be trimmed (and the alarm disarmed) before writes resume.
-      return absl::UnavailableError(absl::StrCat(
-          "metadata log is out of space (etcd NOSPACE alarm); writes resume "
-          "after trimming: ",
-          st.message()));
-    }
-    if (absl::IsInvalidArgument(st)) return st;  // definitely not appended
-    return absl::UnavailableError(st.message());
-  }
-  absl::Status st = WaitApplied(*position);
-  if (!st.ok()) return st;
-  std::string bytes;
-  rocksdb::Status s = store_->db()->Get(rocksdb::ReadOptions(),
-                                        store_->results(),
-                                        command.request_id(), &bytes);
-  CommandResult result;
-  if (s.IsNotFound()) {
-    // Pruned already (only with a retention shorter than the wait).
-    return absl::UnavailableError(
-        "the command was applied but its result was pruned before it was "
-        "read (result retention shorter than the apply wait)");
-  }
-  if (!s.ok() || !result.ParseFromString(bytes)) {
-    return absl::InternalError("applied command left no result");
-  }
-  return result;
 }
 
 absl::Status Replica::Barrier(const ReadOptions& read) {

@@ -3,11 +3,16 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 #include "gtest/gtest.h"
 #include "metadata/local_log.h"
@@ -230,6 +235,222 @@ TEST(ReplicaTest, ImageRepositoriesFollowListsTagsAndDeletes) {
   EXPECT_EQ(got->repositories(0).name(), "bob/base");
   req.set_id(std::string(64, 'f'));  // unknown image: no repositories
   EXPECT_EQ(replica->GetImageRepositories(req)->repositories_size(), 0);
+}
+
+// A log that appends (positions 1, 2, ...) but delivers nothing until the
+// test says so: writes stay parked. on_error can be raised by the test.
+class HeldLog : public Log {
+ public:
+  absl::StatusOr<uint64_t> Append(const std::string&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++appending_;
+    gate_cv_.wait(lock, [this] { return open_; });
+    --appending_;
+    return ++last_;
+  }
+  // While closed, appends wait (like appends to an etcd without quorum).
+  void SetGate(bool open) {
+    std::lock_guard<std::mutex> lock(mu_);
+    open_ = open;
+    gate_cv_.notify_all();
+  }
+  int appending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return appending_;
+  }
+  absl::StatusOr<uint64_t> LastPosition() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+  absl::Status StartTailing(
+      uint64_t, std::function<absl::Status(const LogEntry&)>,
+      std::function<void(const absl::Status&)> on_error) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_error_ = std::move(on_error);
+    return absl::OkStatus();
+  }
+  void StopTailing() override {}
+  void RaiseTailError(const absl::Status& error) {
+    std::function<void(const absl::Status&)> f;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      f = on_error_;
+    }
+    f(error);
+  }
+  uint64_t last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable gate_cv_;
+  bool open_ = true;
+  int appending_ = 0;
+  uint64_t last_ = 0;
+  std::function<void(const absl::Status&)> on_error_;
+};
+
+// Outcomes of async writes, filled by their callbacks (any thread).
+struct Outcomes {
+  std::mutex mu;
+  std::vector<absl::StatusOr<CommandResult>> results;
+  Replica::ExecuteCallback Callback() {
+    return [this](absl::StatusOr<CommandResult> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      results.push_back(std::move(r));
+    };
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu);
+    return results.size();
+  }
+  bool WaitFor(size_t n) {
+    const absl::Time end = absl::Now() + absl::Seconds(30);
+    while (size() < n && absl::Now() < end) absl::SleepFor(absl::Milliseconds(5));
+    return size() >= n;
+  }
+};
+
+bool WaitForCondition(const std::function<bool()>& condition) {
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (!condition() && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return condition();
+}
+
+bool WaitForLog(HeldLog* log, uint64_t position) {
+  const absl::Time end = absl::Now() + absl::Seconds(30);
+  while (log->last() < position && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return log->last() >= position;
+}
+
+std::pair<std::unique_ptr<Replica>, HeldLog*> StartHeld(
+    const std::string& dir, ReplicaOptions options = {}) {
+  auto store = Store::Open(dir);
+  EXPECT_TRUE(store.ok()) << store.status();
+  auto log = std::make_unique<HeldLog>();
+  HeldLog* held = log.get();
+  auto replica =
+      Replica::Start(std::move(*store), std::move(log), std::move(options));
+  EXPECT_TRUE(replica.ok()) << replica.status();
+  return {std::move(*replica), held};
+}
+
+TEST(ReplicaTest, AsyncWritesNeedNoThreadPerCommand) {
+  auto replica = StartReplica(TempDir("replica_async"));
+  constexpr int kWrites = 300;
+  std::vector<Command> commands;
+  for (int n = 0; n < kWrites; ++n) {
+    commands.push_back(PutJson(absl::StrCat("a", n),
+                               std::string(60, 'f') + std::to_string(1000 + n)));
+  }
+  Outcomes out;
+  // All from this one thread; none of the calls blocks.
+  for (const Command& c : commands) replica->ExecuteAsync(c, out.Callback());
+  ASSERT_TRUE(out.WaitFor(kWrites)) << out.size() << " of " << kWrites;
+  std::lock_guard<std::mutex> lock(out.mu);
+  for (const auto& r : out.results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->error().reason(), REASON_UNSPECIFIED);
+    EXPECT_GT(r->position(), 0u);
+  }
+  EXPECT_LT(replica->appends(), uint64_t{kWrites}) << "commands share entries";
+  for (const Command& c : commands) {
+    GetImageRequest get;
+    get.set_id(c.put_image_json().id());
+    EXPECT_TRUE(replica->GetImage(get).ok()) << get.id();
+  }
+}
+
+TEST(ReplicaTest, ParkedWritesExpireAfterTheApplyTimeout) {
+  ReplicaOptions options;
+  options.apply_timeout = absl::Milliseconds(300);
+  auto [replica, log] = StartHeld(TempDir("replica_expire"), options);
+  Command c = PutJson("e1", std::string(64, 'a'));
+  Outcomes out;
+  const absl::Time start = absl::Now();
+  replica->ExecuteAsync(c, out.Callback());
+  ASSERT_TRUE(out.WaitFor(1));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(300));
+  EXPECT_EQ(log->last(), 1u) << "appended, never applied";
+  std::lock_guard<std::mutex> lock(out.mu);
+  EXPECT_TRUE(absl::IsUnavailable(out.results[0].status()))
+      << out.results[0].status();
+  EXPECT_TRUE(absl::StrContains(out.results[0].status().message(),
+                                "timed out waiting for log position 1"))
+      << out.results[0].status();
+}
+
+TEST(ReplicaTest, WritesQueuedPastTheCallersDeadlineAreNotAppended) {
+  auto [replica, log] = StartHeld(TempDir("replica_abandon"));
+  log->SetGate(false);
+  Outcomes first, late;
+  Command a = PutJson("q1", std::string(64, 'a'));
+  Command b = PutJson("q2", std::string(64, 'b'));
+  replica->ExecuteAsync(a, first.Callback());
+  ASSERT_TRUE(WaitForCondition([&] { return log->appending() == 1; }));
+  // b queues behind the stuck append; its caller gives up at `deadline`.
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+  replica->ExecuteAsync(b, late.Callback(), deadline);
+  ASSERT_TRUE(WaitForCondition([&] { return absl::Now() > deadline; }));
+  log->SetGate(true);
+  ASSERT_TRUE(late.WaitFor(1));
+  {
+    std::lock_guard<std::mutex> lock(late.mu);
+    EXPECT_TRUE(absl::IsUnavailable(late.results[0].status()));
+    EXPECT_TRUE(absl::StrContains(late.results[0].status().message(),
+                                  "it was not appended"))
+        << late.results[0].status();
+  }
+  EXPECT_EQ(log->last(), 1u) << "only the first command was appended";
+  EXPECT_EQ(replica->appends(), 1u);
+  EXPECT_EQ(first.size(), 0u) << "appended, never applied (held log)";
+}
+
+TEST(ReplicaTest, StopAndTailErrorsAnswerEveryPendingWrite) {
+  std::vector<Command> commands;
+  for (int n = 0; n < 20; ++n) {
+    commands.push_back(PutJson(absl::StrCat("s", n), std::string(64, 'b')));
+  }
+  {
+    auto [replica, log] = StartHeld(TempDir("replica_stop"));
+    Outcomes out;
+    for (const Command& c : commands) replica->ExecuteAsync(c, out.Callback());
+    ASSERT_TRUE(WaitForLog(log, 1));
+    EXPECT_EQ(out.size(), 0u) << "nothing applied, nothing answered";
+    replica->Stop();
+    ASSERT_EQ(out.size(), commands.size()) << "Stop answers every write";
+    for (const auto& r : out.results) {
+      EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+    }
+    // After Stop, a new write is refused at once.
+    Outcomes late;
+    replica->ExecuteAsync(commands[0], late.Callback());
+    ASSERT_EQ(late.size(), 1u);
+    EXPECT_TRUE(absl::IsUnavailable(late.results[0].status()));
+  }
+  {
+    auto [replica, log] = StartHeld(TempDir("replica_tail_error"));
+    Outcomes out;
+    for (const Command& c : commands) replica->ExecuteAsync(c, out.Callback());
+    ASSERT_TRUE(WaitForLog(log, 1));
+    // Parked writes (appended) are answered by the tail error, and so
+    // are those appended after it.
+    log->RaiseTailError(absl::OutOfRangeError("compacted"));
+    ASSERT_TRUE(out.WaitFor(commands.size()));
+    std::lock_guard<std::mutex> lock(out.mu);
+    for (const auto& r : out.results) {
+      EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+      EXPECT_TRUE(absl::StrContains(r.status().message(), "cannot follow the log") ||
+                  absl::StrContains(r.status().message(), "stopping"))
+          << r.status();
+    }
+  }
 }
 
 }  // namespace
