@@ -58,11 +58,8 @@ std::shared_ptr<ShardConnection> DialShard(
     const std::string& id, const std::string& address,
     const tls::ChannelSecurity& security) {
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
   security.ApplyTo("", &args);
-  auto channel =
-      grpc::CreateCustomChannel(address, security.Credentials(), args);
-  return NewGrpcShardConnection(id, std::move(channel));
+  return DialGrpcShard(id, address, security.Credentials(), args);
 }
 
 std::vector<Shard> DialClusterShards(const meta::ClusterConfig& config,

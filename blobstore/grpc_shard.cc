@@ -1,9 +1,18 @@
 // GrpcShardConnection: the ShardConnection of a blobd over gRPC.
 //
-// Thread-safety: stateless besides the channel and stub (both
-// thread-safe); each call owns its ClientContext and buffers.
+// Thread-safety: stateless besides the channels, stubs and the lane
+// counter (all thread-safe); each call owns its ClientContext and buffers.
+//
+// Lanes: a connection may hold several channels to the same blobd, each
+// with its own HTTP/2 connection. Chunk transfers (GetChunk, PutChunk)
+// take the lanes in turn: gRPC processes one connection's frames on one
+// thread at a time, so concurrent chunk streams (read-ahead, the write
+// window) over a single connection leave the other core idle on the
+// receiving side.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "blobstore/chunk_wire.h"
@@ -25,12 +34,13 @@ constexpr size_t kPutPiece = 64 << 10;
 
 class GrpcShardConnection final : public ShardConnection {
  public:
-  GrpcShardConnection(std::string id, std::shared_ptr<grpc::Channel> channel)
-      : id_(std::move(id)),
-        channel_(channel),
-        stub_(Blobstore::NewStub(channel)),
-        get_chunk_(kGetChunkMethod, grpc::internal::RpcMethod::SERVER_STREAMING,
-                   channel_) {}
+  GrpcShardConnection(std::string id,
+                      std::vector<std::shared_ptr<grpc::Channel>> channels)
+      : id_(std::move(id)) {
+    for (std::shared_ptr<grpc::Channel>& channel : channels) {
+      lanes_.push_back(std::make_unique<Lane>(std::move(channel)));
+    }
+  }
 
   absl::StatusOr<bool> PutChunk(absl::string_view request_id,
                                 absl::string_view digest,
@@ -46,7 +56,7 @@ class GrpcShardConnection final : public ShardConnection {
         if (c != nullptr) c->Unregister();
       }
     } unregister{canceller};
-    auto stream = stub_->PutChunk(&ctx, &response);
+    auto stream = NextLane().stub->PutChunk(&ctx, &response);
     PutChunkRequest request;
     PutChunkHeader* header = request.mutable_header();
     header->set_request_id(std::string(request_id));
@@ -81,9 +91,10 @@ class GrpcShardConnection final : public ShardConnection {
     ctx.set_deadline(absl::ToChronoTime(deadline));
     GetChunkRequest request;
     request.set_digest(std::string(digest));
+    const Lane& lane = NextLane();
     std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
         grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
-            channel_.get(), get_chunk_, &ctx, request));
+            lane.channel.get(), lane.get_chunk, &ctx, request));
     const std::string where =
         absl::StrCat("chunk ", digest, " from shard ", id_);
     absl::Status error;
@@ -250,7 +261,8 @@ class GrpcShardConnection final : public ShardConnection {
                      Response* response, absl::Time deadline) const {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(deadline));
-    grpc::Status status = (stub_.get()->*rpc)(&ctx, request, response);
+    grpc::Status status =
+        (lanes_.front()->stub.get()->*rpc)(&ctx, request, response);
     if (!status.ok()) return FromGrpc(status, Context(name));
     return Domain(response->error());
   }
@@ -265,19 +277,53 @@ class GrpcShardConnection final : public ShardConnection {
                      absl::StrCat("shard ", id_, ": ", error.message()));
   }
 
+  struct Lane {
+    explicit Lane(std::shared_ptr<grpc::Channel> c)
+        : channel(std::move(c)),
+          stub(Blobstore::NewStub(channel)),
+          get_chunk(kGetChunkMethod,
+                    grpc::internal::RpcMethod::SERVER_STREAMING, channel) {}
+    const std::shared_ptr<grpc::Channel> channel;
+    const std::unique_ptr<Blobstore::Stub> stub;
+    // GetChunk read raw: responses arrive as ByteBuffers (see GetChunk).
+    const grpc::internal::RpcMethod get_chunk;
+  };
+  // The lane of the next chunk transfer (round robin).
+  const Lane& NextLane() {
+    return *lanes_[next_lane_.fetch_add(1, std::memory_order_relaxed) %
+                   lanes_.size()];
+  }
+
   const std::string id_;
-  const std::shared_ptr<grpc::Channel> channel_;
-  const std::unique_ptr<Blobstore::Stub> stub_;
-  // GetChunk read raw: responses arrive as ByteBuffers (see GetChunk).
-  const grpc::internal::RpcMethod get_chunk_;
+  std::vector<std::unique_ptr<Lane>> lanes_;  // at least one; fixed
+  std::atomic<uint64_t> next_lane_{0};
 };
 
 }  // namespace
 
 std::shared_ptr<ShardConnection> NewGrpcShardConnection(
     std::string id, std::shared_ptr<grpc::Channel> channel) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels{std::move(channel)};
   return std::make_shared<GrpcShardConnection>(std::move(id),
-                                               std::move(channel));
+                                               std::move(channels));
+}
+
+std::shared_ptr<ShardConnection> DialGrpcShard(
+    std::string id, const std::string& address,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const grpc::ChannelArguments& args, int lanes) {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < std::max(1, lanes); ++i) {
+    grpc::ChannelArguments lane_args = args;
+    // A subchannel pool of its own: channels with equal arguments would
+    // otherwise share one connection.
+    lane_args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    lane_args.SetMaxReceiveMessageSize(64 << 20);
+    channels.push_back(
+        grpc::CreateCustomChannel(address, credentials, lane_args));
+  }
+  return std::make_shared<GrpcShardConnection>(std::move(id),
+                                               std::move(channels));
 }
 
 }  // namespace berth::blob

@@ -99,6 +99,17 @@ class ShardConnection {
 std::shared_ptr<ShardConnection> NewGrpcShardConnection(
     std::string id, std::shared_ptr<grpc::Channel> channel);
 
+// Chunk transfers beyond this many at once share connections.
+constexpr int kDefaultShardLanes = 4;
+
+// A blobd at `address`, dialled with `lanes` channels of their own HTTP/2
+// connections (chunk transfers take them in turn; grpc_shard.cc), each
+// with `args` and a 64 MiB receive limit.
+std::shared_ptr<ShardConnection> DialGrpcShard(
+    std::string id, const std::string& address,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const grpc::ChannelArguments& args, int lanes = kDefaultShardLanes);
+
 // The in-process shard over `store` (which must outlive the connection).
 // PutChunk does not hash again: a chunk is hashed once per process.
 std::shared_ptr<ShardConnection> NewLocalShardConnection(std::string id,

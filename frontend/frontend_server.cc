@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
+#include "blobstore/cluster_shards.h"
 #include "common/options.h"
 #include "spdlog/spdlog.h"
 
@@ -140,13 +141,7 @@ absl::StatusOr<std::vector<blob::Shard>> DialShards(
   }
   std::vector<blob::Shard> shards;
   for (blob::ShardInfo& info : *map) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    security.ApplyTo("", &args);
-    auto channel = grpc::CreateCustomChannel(info.address,
-                                             security.Credentials(), args);
-    auto conn = blob::NewGrpcShardConnection(info.id, std::move(channel));
-    shards.push_back({std::move(info), std::move(conn)});
+    shards.push_back({info, blob::DialShard(info.id, info.address, security)});
   }
   return shards;
 }

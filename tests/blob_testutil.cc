@@ -158,11 +158,10 @@ std::unique_ptr<blob::BlobClient> BlobdCluster::Client(
     info.address = absl::StrCat("127.0.0.1:", m.port);
     info.zone = m.spec.zone;
     if (i < states.size()) info.state = states[i];
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    auto channel = grpc::CreateCustomChannel(
-        info.address, grpc::InsecureChannelCredentials(), args);
-    shards.push_back({info, blob::NewGrpcShardConnection(info.id, channel)});
+    shards.push_back(
+        {info, blob::DialGrpcShard(info.id, info.address,
+                                   grpc::InsecureChannelCredentials(),
+                                   grpc::ChannelArguments())});
   }
   return std::make_unique<blob::BlobClient>(std::move(shards),
                                             std::move(options));

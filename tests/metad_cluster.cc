@@ -166,6 +166,15 @@ WriteLoad::WriteLoad(meta::MetadataClient* client, int writers,
   for (int w = 0; w < writers; ++w) threads_.emplace_back(&WriteLoad::Run, this, w);
 }
 
+MetadCluster::~MetadCluster() {
+  for (Metad& m : metads_) {
+    m.process.reset();  // stops it
+    std::error_code ec;
+    std::filesystem::remove_all(m.dir, ec);
+    std::filesystem::remove(m.dir + ".log", ec);
+  }
+}
+
 WriteLoad::~WriteLoad() { Stop(); }
 
 void WriteLoad::Stop() {

@@ -27,6 +27,9 @@ class MetadCluster {
   static absl::StatusOr<std::unique_ptr<MetadCluster>> Start(
       int etcd_members, int metads, std::vector<std::string> metad_flags = {},
       std::vector<std::string> etcd_flags = {});
+  // Stops the metads, then removes their data dirs and logs (benchmarks
+  // run outside Bazel's TEST_TMPDIR and would leave them in /tmp).
+  ~MetadCluster();
 
   EtcdCluster& etcd() { return *etcd_; }
   int size() const { return static_cast<int>(metads_.size()); }
