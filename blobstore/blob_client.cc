@@ -161,14 +161,18 @@ absl::Status BlobClient::FetchInto(const ChunkRef& ref, char* dst,
   bool corrupt = false;
   bool all_not_found = true;
   absl::StatusCode last_code = absl::StatusCode::kUnavailable;
-  for (size_t i : order) {
+  for (size_t n = 0; n < order.size(); ++n) {
+    const size_t i = order[n];
     const std::string& id = infos_[i].id;
     const bool named = std::find(ref.shards().begin(), ref.shards().end(),
                                  id) != ref.shards().end();
+    const bool last = n + 1 == order.size();
+    const absl::Time deadline =
+        last ? Deadline()
+             : std::min(Deadline(), absl::Now() + opts_.read_attempt_timeout);
     Sha256 hasher;
-    absl::Status s =
-        shards_[i].conn->GetChunk(ref.digest(), ref.size(), dst, &hasher,
-                                  Deadline());
+    absl::Status s = shards_[i].conn->GetChunk(ref.digest(), ref.size(), dst,
+                                               &hasher, deadline);
     BadCopy copy{id, ref.digest(), BadCopy::kUnavailable, ""};
     if (s.ok()) {
       std::string actual = hasher.HexDigest();

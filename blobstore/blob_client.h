@@ -73,6 +73,12 @@ struct BlobClientOptions {
   // placed shards still make W.
   absl::Duration straggler_grace = absl::Seconds(2);
   absl::Duration suspect_period = absl::Seconds(10);
+  // A chunk read from a copy that is not the last one left to try gets at
+  // most this long (the last copy gets rpc_timeout): a shard behind a
+  // silent network cut costs the first read that meets it this long, not
+  // a whole rpc_timeout, before the next copy is tried (and the shard is
+  // then suspected). 10 s is an 8 MiB chunk at 0.8 MB/s.
+  absl::Duration read_attempt_timeout = absl::Seconds(10);
   // Chunk buffers per upload: max(1, upload_window_bytes / chunk_size).
   uint64_t upload_window_bytes = 32 << 20;
   // Chunks fetched ahead per read: max(1, read_ahead_bytes / chunk_size).

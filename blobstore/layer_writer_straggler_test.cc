@@ -2,6 +2,7 @@
 // cut): chunks complete once W copies acked, the hanging copy is cut short
 // after the straggler grace, the shard is then skipped while suspected,
 // and the layer reads back from the other copies.
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -47,9 +48,19 @@ class HangingShard final : public ShardConnection {
     cancelled_calls.fetch_add(1);
     return absl::CancelledError("cancelled");
   }
+  // Unavailable at once, or (hang_reads) silent until the deadline, like
+  // a shard behind a cut that neither answers nor resets.
   absl::Status GetChunk(absl::string_view, uint64_t, char*, Sha256*,
-                        absl::Time) override {
-    return absl::UnavailableError("unreachable");
+                        absl::Time deadline) override {
+    if (!hang_reads) return absl::UnavailableError("unreachable");
+    read_calls.fetch_add(1);
+    const absl::Duration given = deadline - absl::Now();
+    {
+      absl::MutexLock lock(&read_mu);
+      if (given > longest_read_deadline) longest_read_deadline = given;
+    }
+    absl::SleepFor(std::min(given, absl::Seconds(30)));  // the silence itself
+    return absl::DeadlineExceededError("deadline exceeded");
   }
   absl::StatusOr<uint64_t> StatChunk(absl::string_view, absl::Time) override {
     return absl::UnavailableError("unreachable");
@@ -72,6 +83,10 @@ class HangingShard final : public ShardConnection {
 
   std::atomic<int> calls{0};
   std::atomic<int> cancelled_calls{0};
+  bool hang_reads = false;  // set before use
+  std::atomic<int> read_calls{0};
+  absl::Mutex read_mu;
+  absl::Duration longest_read_deadline ABSL_GUARDED_BY(read_mu);
 };
 
 std::string RandomBytes(size_t n, uint64_t seed) {
@@ -146,6 +161,23 @@ TEST(StragglerTest, QuorumCompletesChunksAndTheHangingCopyIsCutShort) {
   EXPECT_TRUE(got == layer);
 }
 
+// Shard "a" (zone-a) on `store` in this process, and `hanging` as shard
+// "c" (zone-c).
+std::vector<Shard> LocalAndHanging(ChunkStore* store,
+                                   std::shared_ptr<HangingShard> hanging) {
+  std::vector<Shard> shards;
+  for (const char* id : {"a", "c"}) {
+    ShardInfo info;
+    info.id = id;
+    info.zone = std::string("zone-") + id;
+    std::shared_ptr<ShardConnection> conn =
+        id[0] == 'a' ? NewLocalShardConnection("a", store)
+                     : std::shared_ptr<ShardConnection>(std::move(hanging));
+    shards.push_back({info, conn});
+  }
+  return shards;
+}
+
 // Reads in the hanging shard's own zone: it is tried first until a read
 // finds it unavailable, then last (suspected), so later reads never wait on
 // it while another copy answers.
@@ -156,16 +188,7 @@ TEST(StragglerTest, ReadsTrySuspectedShardsLast) {
   auto store_a = ChunkStore::Open(dir + "/a");
   ASSERT_TRUE(store_a.ok());
   auto hanging = std::make_shared<HangingShard>();
-  std::vector<Shard> shards;
-  for (const char* id : {"a", "c"}) {
-    ShardInfo info;
-    info.id = id;
-    info.zone = std::string("zone-") + id;
-    std::shared_ptr<ShardConnection> conn =
-        id[0] == 'a' ? NewLocalShardConnection("a", store_a->get())
-                     : std::shared_ptr<ShardConnection>(hanging);
-    shards.push_back({info, conn});
-  }
+  std::vector<Shard> shards = LocalAndHanging(store_a->get(), hanging);
   BlobClientOptions opts;
   opts.chunk_size = kChunk;
   opts.replicas = 2;
@@ -193,6 +216,64 @@ TEST(StragglerTest, ReadsTrySuspectedShardsLast) {
   bad.clear();
   ASSERT_TRUE(client.FetchChunk(ref, &got, &bad).ok());
   EXPECT_TRUE(bad.empty());  // c was not asked again
+}
+
+// The copy a read tries first is silent (a cut that neither answers nor
+// resets): the attempt ends after read_attempt_timeout, not rpc_timeout,
+// the next copy answers, and the silent shard is suspected so later
+// chunks do not wait on it.
+TEST(StragglerTest, ReadsLeaveASilentCopyAfterTheAttemptTimeout) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/silent-reads");
+  fs::remove_all(dir);
+  auto store_a = ChunkStore::Open(dir + "/a");
+  ASSERT_TRUE(store_a.ok());
+  auto silent = std::make_shared<HangingShard>();
+  silent->hang_reads = true;
+  std::vector<Shard> shards = LocalAndHanging(store_a->get(), silent);
+  BlobClientOptions opts;
+  opts.chunk_size = kChunk;
+  opts.replicas = 2;
+  opts.write_quorum = 1;
+  opts.zone = "zone-c";  // the silent shard's zone: tried first
+  opts.rpc_timeout = absl::Minutes(10);
+  opts.read_attempt_timeout = absl::Milliseconds(300);
+  opts.suspect_period = absl::Minutes(10);
+  opts.read_ahead_bytes = 2 * kChunk;
+  BlobClient client(std::move(shards), opts);
+
+  // A 6-chunk layer whose manifest names both shards; the bytes are on a.
+  const std::string layer = RandomBytes(6 * kChunk, 11);
+  LayerManifest m;
+  m.set_total_size(layer.size());
+  for (size_t pos = 0; pos < layer.size(); pos += kChunk) {
+    const std::string piece = layer.substr(pos, kChunk);
+    ChunkRef* ref = m.add_chunks();
+    ref->set_digest(Sha256Hex(piece));
+    ref->set_size(piece.size());
+    ref->add_shards("c");
+    ref->add_shards("a");
+    ASSERT_TRUE(client.PutChunk(0, "r", ref->digest(), piece).ok());
+  }
+  const absl::Time start = absl::Now();
+  std::string got;
+  ASSERT_TRUE(client
+                  .ReadLayer(m, 0, 0,
+                             [&](absl::string_view p) {
+                               got.append(p.data(), p.size());
+                               return absl::OkStatus();
+                             })
+                  .ok());
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_TRUE(got == layer);
+  EXPECT_LT(took, absl::Seconds(20)) << "a read waited on the silent copy";
+  // Only the chunks in flight before the first attempt ended met it, and
+  // each got the attempt timeout, not rpc_timeout.
+  EXPECT_GE(silent->read_calls.load(), 1);
+  EXPECT_LE(silent->read_calls.load(), 3);
+  absl::MutexLock lock(&silent->read_mu);
+  EXPECT_LE(silent->longest_read_deadline, absl::Milliseconds(300));
+  EXPECT_TRUE(client.Suspected(1));
 }
 
 }  // namespace
