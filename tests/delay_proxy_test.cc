@@ -97,6 +97,18 @@ std::string ReadN(int fd, size_t n) {
   return out;
 }
 
+// A connection to `port` that has carried one byte ("a") there and back;
+// -1 if it could not.
+int DialAndEcho(int port) {
+  int fd = Dial(port);
+  if (fd < 0) return -1;
+  if (::send(fd, "a", 1, MSG_NOSIGNAL) != 1 || ReadN(fd, 1) != "a") {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 std::unique_ptr<DelayProxy> StartProxy(int upstream, absl::Duration delay) {
   DelayProxyOptions o;
   o.upstream_port = upstream;
@@ -155,10 +167,8 @@ TEST(DelayProxyTest, IsolateClosesConnectionsAndRefusesUntilRestored) {
   EchoServer echo;
   auto proxy = StartProxy(echo.port(), absl::Milliseconds(5));
   ASSERT_NE(proxy, nullptr);
-  int fd = Dial(proxy->port());
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::send(fd, "a", 1, MSG_NOSIGNAL), 1);
-  ASSERT_EQ(ReadN(fd, 1), "a");
+  int fd = DialAndEcho(proxy->port());
+  ASSERT_GE(fd, 0) << "no connection through the proxy, or no echo";
 
   // Another client's address: nothing happens to this connection.
   proxy->Isolate("10.9.9.9");
@@ -203,10 +213,8 @@ TEST(DelayProxyTest, BlackholeHoldsConnectionsSilentlyUntilRestored) {
   EchoServer echo;
   auto proxy = StartProxy(echo.port(), absl::Milliseconds(5));
   ASSERT_NE(proxy, nullptr);
-  int fd = Dial(proxy->port());
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::send(fd, "a", 1, MSG_NOSIGNAL), 1);
-  ASSERT_EQ(ReadN(fd, 1), "a");
+  int fd = DialAndEcho(proxy->port());
+  ASSERT_GE(fd, 0) << "no connection through the proxy, or no echo";
 
   proxy->Blackhole("127.0.0.1");
   EXPECT_EQ(proxy->held(), 1u);

@@ -345,6 +345,19 @@ class ZoneCutTest : public ::testing::Test {
     return ok ? agreed : "";
   }
 
+  // Waits (30 s) until etcd b and c, both healthy, agree on a leader that
+  // is not `old_leader` (zone a's member, cut off).
+  bool WaitForLeaderInBAndC(const std::string& old_leader) {
+    return WaitFor(
+        [&] {
+          auto b = EtcdIds(1), c = EtcdIds(2);
+          return !b.second.empty() && b.second != "0" &&
+                 b.second != old_leader && b.second == c.second &&
+                 EtcdHealthy(1) && EtcdHealthy(2);
+        },
+        absl::Seconds(30), absl::Milliseconds(100));
+  }
+
   void Cut(int k) {
     for (Zone& z : zones_) {
       for (DelayProxy* p : z.proxies()) p->Isolate(zones_[k].ip());
@@ -460,13 +473,7 @@ TEST_F(ZoneCutTest, CutZoneKeepsStaleImageReadsAndCatchesUpAfterHealing) {
   std::cerr << "cut zone a: " << cut_connections << " proxied connections closed\n";
   // b and c keep a quorum and elect a leader among them.
   const absl::Time cut_at = absl::Now();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto b = EtcdIds(1), c = EtcdIds(2);
-        return !b.second.empty() && b.second != "0" && b.second != etcd_a &&
-               b.second == c.second && EtcdHealthy(1) && EtcdHealthy(2);
-      },
-      absl::Seconds(30), absl::Milliseconds(100)));
+  ASSERT_TRUE(WaitForLeaderInBAndC(etcd_a));
   std::cerr << "etcd b/c elected a new leader "
             << absl::FormatDuration(absl::Now() - cut_at) << " after the cut\n";
 
@@ -627,13 +634,7 @@ TEST_F(ZoneCutTest, SilentCutStallsNothingOutsideTheZoneAndHeals) {
   } else {
     ExpectPrompt503(early, early_took, "zone b: tag PUT during the election");
   }
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        auto b = EtcdIds(1), c = EtcdIds(2);
-        return !b.second.empty() && b.second != "0" && b.second != etcd_a &&
-               b.second == c.second && EtcdHealthy(1) && EtcdHealthy(2);
-      },
-      absl::Seconds(30), absl::Milliseconds(100)));
+  ASSERT_TRUE(WaitForLeaderInBAndC(etcd_a));
   std::cerr << "etcd b/c have a new leader "
             << absl::FormatDuration(absl::Now() - cut_at)
             << " after the cut (checked after the early write)\n";
